@@ -1,0 +1,51 @@
+# Kaiwa — everyday commands. `make run` and `make test` work on a fresh machine with
+# Python 3.12 (pyenv reads .python-version) and nothing else installed.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test test-fast lint format migrate superuser bench clean messages
+
+$(VENV)/.installed-runtime: requirements.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 12), "Python 3.12+ required (pyenv: .python-version)"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed-runtime requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+migrate: $(VENV)/.installed-runtime
+	$(PY) manage.py migrate --noinput
+
+## Set up and start the service on http://127.0.0.1:8000 (SQLite, in-memory layer, demo LLM when no key).
+run: migrate
+	$(PY) manage.py compilemessages --ignore=.venv >/dev/null 2>&1 || true
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+## Set up and run the whole test suite (set DATABASE_URL / REDIS_URL to run it on PostgreSQL + Redis).
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+format: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+superuser: migrate
+	$(PY) manage.py createsuperuser
+
+bench: $(VENV)/.installed-dev
+	$(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) staticfiles

@@ -1,0 +1,3 @@
+"""WebSocket routes; the consumers live in the apps that own them."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,153 @@
+"""Staff review of history: conversations with their messages, searchable and filterable."""
+
+from django.contrib import admin
+from django.db.models import Sum
+from django.utils.translation import gettext_lazy as _
+
+from conversations.models import Conversation, Message, SavedNote
+
+
+class MessageInline(admin.TabularInline):
+    model = Message
+    fields = [
+        "created_at",
+        "role",
+        "status",
+        "content",
+        "tool_calls",
+        "model",
+        "prompt_tokens",
+        "completion_tokens",
+        "finish_reason",
+        "latency_ms",
+        "error_code",
+    ]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ["created_at", "id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class MessageStatusFilter(admin.SimpleListFilter):
+    """Conversations that contain a message with this status (e.g. failed replies)."""
+
+    title = _("message status")
+    parameter_name = "message_status"
+
+    def lookups(self, request, model_admin):
+        return Message.Status.choices
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(messages__status=self.value()).distinct()
+        return queryset
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = ["title_or_id", "owner", "model", "message_count", "total_tokens", "updated_at"]
+    list_select_related = ["owner"]
+    list_filter = [
+        ("owner", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+        MessageStatusFilter,
+        "model",
+    ]
+    search_fields = ["title", "owner__username", "messages__content"]
+    search_help_text = _("Searches titles, owners and message text.")
+    date_hierarchy = "created_at"
+    readonly_fields = ["id", "owner", "created_at", "updated_at", "active_turn", "token_totals"]
+    fields = [
+        "id",
+        "owner",
+        "title",
+        "system_prompt",
+        "model",
+        "temperature",
+        "max_tokens",
+        "active_turn",
+        "token_totals",
+        "created_at",
+        "updated_at",
+    ]
+    inlines = [MessageInline]
+    list_per_page = 100
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        # Counts and sums are annotations, so a page of 100 is a constant number of queries.
+        from django.db.models import Count
+
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _message_count=Count("messages", distinct=True),
+                _prompt_tokens=Sum("messages__prompt_tokens"),
+                _completion_tokens=Sum("messages__completion_tokens"),
+            )
+        )
+
+    @admin.display(description=_("title"), ordering="title")
+    def title_or_id(self, obj):
+        return obj.title or str(obj.id)
+
+    @admin.display(description=_("messages"), ordering="_message_count")
+    def message_count(self, obj):
+        return obj._message_count
+
+    @admin.display(description=_("tokens"))
+    def total_tokens(self, obj):
+        return (obj._prompt_tokens or 0) + (obj._completion_tokens or 0)
+
+    @admin.display(description=_("token totals"))
+    def token_totals(self, obj):
+        return _("%(prompt)s prompt + %(completion)s completion") % {
+            "prompt": obj._prompt_tokens or 0,
+            "completion": obj._completion_tokens or 0,
+        }
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "conversation",
+        "role",
+        "status",
+        "model",
+        "short_content",
+        "error_code",
+    ]
+    list_select_related = ["conversation", "conversation__owner"]
+    list_filter = ["role", "status", "model", "created_at"]
+    search_fields = ["content", "conversation__title"]
+    list_per_page = 100
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Message._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=_("content"))
+    def short_content(self, obj):
+        return obj.content[:80]
+
+
+@admin.register(SavedNote)
+class SavedNoteAdmin(admin.ModelAdmin):
+    list_display = ["title", "owner", "conversation", "created_at"]
+    list_select_related = ["owner", "conversation"]
+    list_filter = [("owner", admin.RelatedOnlyFieldListFilter), "created_at"]
+    search_fields = ["title", "content"]
+    raw_id_fields = ["conversation", "message"]
+    list_per_page = 100

@@ -1,0 +1,15 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from conversations.api.views import ConversationViewSet, MessageListView, NoteViewSet
+
+router = SimpleRouter()
+router.register("conversations", ConversationViewSet, basename="conversation")
+router.register("notes", NoteViewSet, basename="note")
+
+urlpatterns = [
+    path(
+        "conversations/<uuid:pk>/messages/", MessageListView.as_view(), name="conversation-messages"
+    ),
+    *router.urls,
+]

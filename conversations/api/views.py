@@ -1,0 +1,166 @@
+"""CRUD API for conversations, their messages and notes. Thin: parse, call, shape."""
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from conversations import export, selectors, services
+from conversations.api.pagination import NotesCursorPagination, OldestFirstCursorPagination
+from conversations.api.serializers import (
+    ConversationInputSerializer,
+    ConversationOutputSerializer,
+    MessageOutputSerializer,
+    NoteInputSerializer,
+    NoteOutputSerializer,
+    NoteUpdateSerializer,
+)
+from conversations.errors import InvalidInput
+from conversations.models import Conversation
+
+
+@extend_schema(tags=["conversations"])
+class ConversationViewSet(viewsets.GenericViewSet):
+    """The requesting user's conversations; anyone else's answer 404."""
+
+    serializer_class = ConversationOutputSerializer
+    lookup_value_converter = "uuid"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        search = self.request.query_params.get("search", "") if self.action == "list" else ""
+        return selectors.conversation_list(user=self.request.user, search=search)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("search", str, description="Text in titles or messages")]
+    )
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ConversationOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=ConversationInputSerializer, responses={201: ConversationOutputSerializer}
+    )
+    def create(self, request):
+        data = _validated(ConversationInputSerializer, request.data)
+        conversation = services.conversation_create(owner=request.user, **data)
+        return Response(
+            ConversationOutputSerializer(conversation).data, status=status.HTTP_201_CREATED
+        )
+
+    def retrieve(self, request, pk=None):
+        return Response(ConversationOutputSerializer(self.get_object()).data)
+
+    @extend_schema(request=ConversationInputSerializer, responses=ConversationOutputSerializer)
+    def partial_update(self, request, pk=None):
+        data = _validated(ConversationInputSerializer, request.data, partial=True)
+        conversation = services.conversation_update(conversation=self.get_object(), **data)
+        return Response(ConversationOutputSerializer(conversation).data)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, pk=None):
+        services.conversation_delete(conversation=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"])
+    def clear(self, request, pk=None):
+        deleted = services.conversation_clear(conversation=self.get_object())
+        return Response({"deleted": deleted})
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["md", "json"], default="md")],
+        responses={
+            (200, "text/markdown"): OpenApiTypes.STR,
+            (200, "application/json"): OpenApiTypes.OBJECT,
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def export(self, request, pk=None):
+        conversation = self.get_object()
+        fmt = request.query_params.get("format", "md")
+        filename = f"conversation-{conversation.id}"
+        if fmt == "json":
+            response = Response(export.export_json(conversation=conversation))
+            response["Content-Disposition"] = f'attachment; filename="{filename}.json"'
+            return response
+        if fmt != "md":
+            raise InvalidInput("format must be 'md' or 'json'.")
+        response = HttpResponse(
+            export.export_markdown(conversation=conversation),
+            content_type="text/markdown; charset=utf-8",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{filename}.md"'
+        return response
+
+
+@extend_schema(tags=["conversations"])
+class MessageListView(generics.ListAPIView):
+    """A conversation's messages, oldest first."""
+
+    serializer_class = MessageOutputSerializer
+    pagination_class = OldestFirstCursorPagination
+
+    def get_conversation(self) -> Conversation:
+        return generics.get_object_or_404(
+            Conversation.objects.for_user(self.request.user), pk=self.kwargs["pk"]
+        )
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Conversation.objects.none()
+        return selectors.message_history(conversation=self.get_conversation())
+
+
+@extend_schema(tags=["notes"])
+class NoteViewSet(viewsets.GenericViewSet):
+    """The requesting user's saved notes."""
+
+    serializer_class = NoteOutputSerializer
+    pagination_class = NotesCursorPagination
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return selectors.note_list(user=self.request.user)
+
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(NoteOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=NoteInputSerializer, responses={201: NoteOutputSerializer})
+    def create(self, request):
+        data = _validated(NoteInputSerializer, request.data)
+        conversation = None
+        if data.get("conversation"):
+            conversation = generics.get_object_or_404(
+                Conversation.objects.for_user(request.user), pk=data["conversation"]
+            )
+        note = services.note_create(
+            owner=request.user,
+            title=data["title"],
+            content=data["content"],
+            conversation=conversation,
+        )
+        return Response(NoteOutputSerializer(note).data, status=status.HTTP_201_CREATED)
+
+    def retrieve(self, request, pk=None):
+        return Response(NoteOutputSerializer(self.get_object()).data)
+
+    @extend_schema(request=NoteUpdateSerializer, responses=NoteOutputSerializer)
+    def partial_update(self, request, pk=None):
+        data = _validated(NoteUpdateSerializer, request.data)
+        note = services.note_update(note=self.get_object(), **data)
+        return Response(NoteOutputSerializer(note).data)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, pk=None):
+        services.note_delete(note=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _validated(serializer_class, data, *, partial: bool = False) -> dict:
+    serializer = serializer_class(data=data, partial=partial)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)

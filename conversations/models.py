@@ -1,0 +1,175 @@
+"""The data: conversations, their messages, and saved notes.
+
+History is a normalised table (one row per message), so a conversation can be listed,
+searched, exported and summed for usage without decoding a blob.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class OwnedQuerySet(models.QuerySet):
+    """A queryset whose rows belong to a user: ownership is one call, never forgotten."""
+
+    owner_field = "owner"
+
+    def for_user(self, user) -> "OwnedQuerySet":
+        """Only the rows this user owns (nothing for an anonymous user)."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(**{self.owner_field: user})
+
+
+class Conversation(models.Model):
+    """One chat thread of one user, with its model parameters."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    system_prompt = models.TextField(_("system prompt"), blank=True)
+    model = models.CharField(_("model"), max_length=100, blank=True)
+    temperature = models.FloatField(_("temperature"), null=True, blank=True)
+    max_tokens = models.PositiveIntegerField(_("max tokens"), null=True, blank=True)
+    # Set while a turn runs; a second turn is refused with 409 turn_in_progress.
+    active_turn = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
+        indexes = [models.Index(fields=["owner", "-updated_at", "-id"], name="conv_owner_recent")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(temperature__isnull=True) | Q(temperature__gte=0, temperature__lte=2),
+                name="conversation_temperature_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or str(self.id)
+
+
+class MessageQuerySet(OwnedQuerySet):
+    owner_field = "conversation__owner"
+
+
+class Message(models.Model):
+    """One message of a conversation: a user turn, a reply, a tool call or its result."""
+
+    class Role(models.TextChoices):
+        SYSTEM = "system", _("system")
+        USER = "user", _("user")
+        ASSISTANT = "assistant", _("assistant")
+        TOOL = "tool", _("tool")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        STREAMING = "streaming", _("streaming")
+        COMPLETE = "complete", _("complete")
+        FAILED = "failed", _("failed")
+        CANCELLED = "cancelled", _("cancelled")
+        INTERRUPTED = "interrupted", _("interrupted")
+
+    FINISHED = (Status.COMPLETE, Status.FAILED, Status.CANCELLED, Status.INTERRUPTED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField(blank=True)
+    tool_calls = models.JSONField(null=True, blank=True)
+    tool_call_id = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    error_code = models.CharField(max_length=50, blank=True)
+    error_text = models.TextField(blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    finish_reason = models.CharField(max_length=32, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    client_id = models.UUIDField(null=True, blank=True)
+    # Touched while a reply streams; a stale heartbeat means its process died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Not auto_now_add: the turn runner moves a reply after the tool messages it caused.
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        indexes = [
+            models.Index(fields=["conversation", "created_at"], name="msg_history"),
+            models.Index(fields=["status"], name="msg_status"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"],
+                condition=Q(client_id__isnull=False),
+                name="message_client_id_unique_per_conversation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:50]}"
+
+    @property
+    def usage(self) -> dict | None:
+        if self.prompt_tokens is None and self.completion_tokens is None:
+            return None
+        return {
+            "prompt_tokens": self.prompt_tokens or 0,
+            "completion_tokens": self.completion_tokens or 0,
+        }
+
+    @property
+    def error(self) -> dict | None:
+        if not self.error_code:
+            return None
+        return {"code": self.error_code, "message": self.error_text}
+
+
+class SavedNote(models.Model):
+    """A note a user (or a tool acting for them) saved."""
+
+    id = models.BigAutoField(primary_key=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notes"
+    )
+    title = models.CharField(_("title"), max_length=200)
+    content = models.TextField(_("content"))
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="notes"
+    )
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="notes"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("saved note")
+        verbose_name_plural = _("saved notes")
+        indexes = [models.Index(fields=["owner", "-created_at"], name="note_owner_recent")]
+
+    def __str__(self) -> str:
+        return self.title

@@ -1,0 +1,124 @@
+"""Writes to conversations, messages and notes. Keyword-only, typed, one transaction each."""
+
+from django.conf import settings
+from django.db import transaction
+
+from conversations.errors import TurnInProgress
+from conversations.models import Conversation, Message, SavedNote
+
+_UNSET = object()
+
+
+def _default_title(text: str) -> str:
+    first_line = text.strip().splitlines()[0] if text.strip() else ""
+    return first_line[:60]
+
+
+@transaction.atomic
+def conversation_create(
+    *,
+    owner,
+    title: str = "",
+    system_prompt: str | None = None,
+    model: str = "",
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+) -> Conversation:
+    """Create a conversation; the system prompt defaults to LLM_SYSTEM_PROMPT."""
+    return Conversation.objects.create(
+        owner=owner,
+        title=title,
+        system_prompt=settings.LLM_SYSTEM_PROMPT if system_prompt is None else system_prompt,
+        model=model,
+        temperature=temperature,
+        max_tokens=max_tokens,
+    )
+
+
+@transaction.atomic
+def conversation_update(*, conversation: Conversation, **changes) -> Conversation:
+    """Change a conversation's title, system prompt or model parameters."""
+    allowed = {"title", "system_prompt", "model", "temperature", "max_tokens"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise TypeError(f"conversation_update() got unexpected fields: {sorted(unknown)}")
+    for field, value in changes.items():
+        setattr(conversation, field, value)
+    conversation.save(update_fields=[*changes, "updated_at"])
+    return conversation
+
+
+@transaction.atomic
+def conversation_delete(*, conversation: Conversation) -> None:
+    """Delete a conversation and its messages; refused while a turn runs."""
+    _refuse_if_busy(conversation)
+    conversation.delete()
+
+
+@transaction.atomic
+def conversation_clear(*, conversation: Conversation) -> int:
+    """Delete the conversation's messages and keep the conversation; returns how many."""
+    _refuse_if_busy(conversation)
+    deleted, _ = conversation.messages.all().delete()
+    conversation.save(update_fields=["updated_at"])
+    return deleted
+
+
+def _refuse_if_busy(conversation: Conversation) -> None:
+    # Re-read under the row lock: the in-memory instance may predate a turn's start.
+    busy = (
+        Conversation.objects.select_for_update()
+        .filter(pk=conversation.pk, active_turn__isnull=False)
+        .exists()
+    )
+    if busy:
+        raise TurnInProgress()
+
+
+def conversation_title_from_message(*, conversation: Conversation, text: str) -> None:
+    """Give an untitled conversation a title from its first message."""
+    if not conversation.title:
+        conversation.title = _default_title(text)
+        Conversation.objects.filter(pk=conversation.pk, title="").update(title=conversation.title)
+
+
+@transaction.atomic
+def note_create(
+    *,
+    owner,
+    title: str,
+    content: str,
+    conversation: Conversation | None = None,
+    message: Message | None = None,
+) -> SavedNote:
+    """Save a note for `owner`; a linked conversation must be theirs too."""
+    if conversation is not None and conversation.owner_id != owner.pk:
+        conversation = None
+    if message is not None and message.conversation.owner_id != owner.pk:
+        message = None
+    return SavedNote.objects.create(
+        owner=owner, title=title, content=content, conversation=conversation, message=message
+    )
+
+
+@transaction.atomic
+def note_update(
+    *, note: SavedNote, title: str | None = None, content: str | None = None
+) -> SavedNote:
+    """Change a note's title or content."""
+    fields = []
+    if title is not None:
+        note.title = title
+        fields.append("title")
+    if content is not None:
+        note.content = content
+        fields.append("content")
+    if fields:
+        note.save(update_fields=[*fields, "updated_at"])
+    return note
+
+
+@transaction.atomic
+def note_delete(*, note: SavedNote) -> None:
+    """Delete a note."""
+    note.delete()

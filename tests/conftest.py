@@ -1,0 +1,65 @@
+"""Shared fixtures: users, API clients, and the loopback fakes of upstream services."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.services import api_token_create
+from tests.factories import UserFactory
+
+pytest_plugins = ["tests.fakes.fixtures"]
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    """Generated files go to a temporary folder, never the working tree."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    images = dict(settings.STORAGES["images"])
+    images["OPTIONS"] = {
+        **images.get("OPTIONS", {}),
+        "location": str(tmp_path / "media" / "images"),
+    }
+    settings.STORAGES = {**settings.STORAGES, "images": images}
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Each test starts with an empty cache (live turn state, throttles)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory(username="mallory")
+
+
+@pytest.fixture
+def api_client(user) -> APIClient:
+    """A client authenticated with a real Bearer token of `user`."""
+    _, token = api_token_create(user=user, name="tests")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.fixture
+def other_client(other_user) -> APIClient:
+    _, token = api_token_create(user=other_user, name="tests")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.fixture
+def session_client(user) -> APIClient:
+    """A browser-like client: session login with CSRF checks enforced."""
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(user)
+    return client

@@ -1,0 +1,1 @@
+"""Loopback fakes of upstream services for the test-suite."""

@@ -1,0 +1,21 @@
+"""Pytest fixtures for the loopback fakes.
+
+Load with ``pytest_plugins = ["tests.fakes.fixtures"]``.
+"""
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fakes.openai_server import FakeOpenAIServer
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAIServer]:
+    """A started FakeOpenAIServer (fresh per test); stopped afterwards."""
+    server = FakeOpenAIServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
