@@ -102,6 +102,10 @@ class Message(models.Model):
     finish_reason = models.CharField(max_length=32, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     client_id = models.UUIDField(null=True, blank=True)
+    # An assistant reply points at the user message that asked for it (one turn).
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
+    )
     # Touched while a reply streams; a stale heartbeat means its process died.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # Not auto_now_add: the turn runner moves a reply after the tool messages it caused.

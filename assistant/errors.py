@@ -1,0 +1,45 @@
+"""Errors of model calls, with API.md's codes. Backends raise these; nothing else leaks out."""
+
+from conversations.errors import DomainError
+
+
+class LLMError(DomainError):
+    """A model call failed after the SDK's own retries."""
+
+    code = "upstream_error"
+    status = 502
+    default_detail = "The language model provider returned an error."
+
+
+class UpstreamError(LLMError):
+    pass
+
+
+class UpstreamRateLimited(LLMError):
+    code = "upstream_rate_limited"
+    status = 429
+    default_detail = "The language model provider is rate-limiting requests; try again later."
+
+
+class UpstreamUnavailable(LLMError):
+    code = "upstream_unavailable"
+    status = 503
+    default_detail = "The language model provider could not be reached."
+
+
+class LLMNotConfigured(LLMError):
+    code = "llm_not_configured"
+    status = 503
+    default_detail = "No usable language model provider is configured."
+
+
+class UpstreamTimeout(LLMError):
+    code = "upstream_timeout"
+    status = 504
+    default_detail = "The language model provider did not answer in time."
+
+
+class ContentFiltered(LLMError):
+    code = "content_filtered"
+    status = 422
+    default_detail = "The provider's content filter refused the prompt or the reply."
