@@ -43,3 +43,21 @@ class ContentFiltered(LLMError):
     code = "content_filtered"
     status = 422
     default_detail = "The provider's content filter refused the prompt or the reply."
+
+
+ERRORS_BY_CODE: dict[str, type[LLMError]] = {
+    cls.code: cls
+    for cls in (
+        UpstreamError,
+        UpstreamRateLimited,
+        UpstreamUnavailable,
+        LLMNotConfigured,
+        UpstreamTimeout,
+        ContentFiltered,
+    )
+}
+
+
+def error_from_stored(code: str, text: str) -> LLMError:
+    """Rebuild the error of a stored failed reply (an idempotent repeat answers the same)."""
+    return ERRORS_BY_CODE.get(code, UpstreamError)(text or None)

@@ -104,6 +104,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+    # A file, not Django's shared in-memory test database: turn tasks and test servers
+    # use other threads and processes, and only a file gives them WAL and the busy timeout.
+    _db["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     # psycopg 3's pool: https://docs.djangoproject.com/en/stable/ref/databases/#connection-pool
     _db.setdefault("OPTIONS", {})["pool"] = {
@@ -249,6 +252,22 @@ LLM_SYSTEM_PROMPT = env.str(
 LLM_DEFAULT_TEMPERATURE = env.float("LLM_DEFAULT_TEMPERATURE", default=0.7)
 LLM_DEFAULT_MAX_TOKENS = env.int("LLM_DEFAULT_MAX_TOKENS", default=2000)
 LLM_MAX_TOKENS_CAP = env.int("LLM_MAX_TOKENS_CAP", default=16_384)
+# History sent with each call is trimmed to this many (locally estimated) tokens.
+LLM_CONTEXT_TOKENS = env.int("LLM_CONTEXT_TOKENS", default=12_000)
+LLM_MAX_TOOL_ROUNDS = env.int("LLM_MAX_TOOL_ROUNDS", default=5)
+# Threads (and so database connections) per process for turn tasks' ORM calls.
+TURN_DB_THREADS = env.int("TURN_DB_THREADS", default=4)
+
+# --- Streaming ------------------------------------------------------------------------
+# Deltas arriving within this window are sent as one event, so a fast model cannot flood
+# sockets; the first delta of a reply is never delayed.
+STREAM_COALESCE_MS = env.int("STREAM_COALESCE_MS", default=15)
+# The partial reply is written to the database at most this often (and once at the end).
+STREAM_PERSIST_INTERVAL_SECONDS = env.float("STREAM_PERSIST_INTERVAL_SECONDS", default=1.0)
+# A streaming reply whose heartbeat is older than this belonged to a process that died.
+STREAM_STALE_AFTER_SECONDS = env.float("STREAM_STALE_AFTER_SECONDS", default=20.0)
+# SSE keep-alive comment interval.
+SSE_KEEPALIVE_SECONDS = env.float("SSE_KEEPALIVE_SECONDS", default=15.0)
 
 # --- Security headers (hardened further in production) ---------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -257,3 +276,81 @@ X_FRAME_OPTIONS = "DENY"
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+
+# --- LLM backends (API.md section 1) ---
+# Like EMAIL_BACKEND / CACHES: a dotted path and its OPTIONS, built lazily by
+# assistant.backends.get_backend(). Nothing here raises for an LLM misconfiguration: the
+# raw values are kept, `manage.py check` (assistant/checks.py) names the variable at fault,
+# and the server refuses to start. API keys go into OPTIONS only, never a setting of their
+# own (Django's debug page and our logs cleanse "*api_key*" entries).
+
+
+def _env_number(name: str, default: float, cast: type) -> float | int | str:
+    """The variable as a number, or its raw text when malformed (the checks report it)."""
+    raw = env.str(name, default="").strip()
+    if not raw:
+        return default
+    try:
+        return cast(raw)
+    except ValueError:
+        return raw
+
+
+LLM_PROVIDER_SETTING = env.str("LLM_PROVIDER", default="").strip().lower()  # "" = auto
+AZURE_OPENAI_ENDPOINT = env.str("AZURE_OPENAI_ENDPOINT", default="").strip()
+AZURE_OPENAI_DEPLOYMENT_NAME = env.str("AZURE_OPENAI_DEPLOYMENT_NAME", default="gpt-4")
+# A dated classic API version, or "v1" for Azure's v1 endpoint ({endpoint}/openai/v1/).
+# https://learn.microsoft.com/azure/ai-foundry/openai/api-version-lifecycle
+AZURE_OPENAI_API_VERSION = env.str("AZURE_OPENAI_API_VERSION", default="2025-01-01-preview")
+AZURE_OPENAI_IMAGE_ENDPOINT = env.str("AZURE_OPENAI_IMAGE_ENDPOINT", default="").strip()
+AZURE_OPENAI_IMAGE_DEPLOYMENT = env.str("AZURE_OPENAI_IMAGE_DEPLOYMENT", default="dall-e-3")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="").strip()  # "" = the SDK's default
+OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
+OPENAI_IMAGE_MODEL = env.str("OPENAI_IMAGE_MODEL", default="dall-e-3")
+LLM_REQUEST_TIMEOUT = _env_number("LLM_REQUEST_TIMEOUT", 30.0, float)
+LLM_MAX_RETRIES = _env_number("LLM_MAX_RETRIES", 3, int)  # the SDK's own retries
+DEMO_TOKEN_DELAY = _env_number("DEMO_TOKEN_DELAY", 0.02, float)
+
+if LLM_PROVIDER_SETTING:
+    LLM_PROVIDER = LLM_PROVIDER_SETTING
+elif AZURE_OPENAI_ENDPOINT:
+    LLM_PROVIDER = "azure"
+elif env.str("OPENAI_API_KEY", default="") or OPENAI_BASE_URL:
+    LLM_PROVIDER = "openai"
+else:
+    LLM_PROVIDER = "demo"
+
+if LLM_PROVIDER == "azure":
+    LLM_BACKEND = {
+        "BACKEND": "assistant.backends.azure.AzureOpenAIBackend",
+        "OPTIONS": {
+            "endpoint": AZURE_OPENAI_ENDPOINT,
+            "api_key": env.str("AZURE_OPENAI_API_KEY", default=""),
+            "deployment": AZURE_OPENAI_DEPLOYMENT_NAME,
+            "api_version": AZURE_OPENAI_API_VERSION,
+            "image_endpoint": AZURE_OPENAI_IMAGE_ENDPOINT,
+            "image_api_key": env.str("AZURE_OPENAI_IMAGE_API_KEY", default=""),
+            "image_deployment": AZURE_OPENAI_IMAGE_DEPLOYMENT,
+            "timeout": LLM_REQUEST_TIMEOUT,
+            "max_retries": LLM_MAX_RETRIES,
+        },
+    }
+elif LLM_PROVIDER == "openai":
+    LLM_BACKEND = {
+        "BACKEND": "assistant.backends.openai.OpenAIBackend",
+        "OPTIONS": {
+            "api_key": env.str("OPENAI_API_KEY", default=""),
+            "base_url": OPENAI_BASE_URL,
+            "model": OPENAI_MODEL,
+            "image_model": OPENAI_IMAGE_MODEL,
+            "timeout": LLM_REQUEST_TIMEOUT,
+            "max_retries": LLM_MAX_RETRIES,
+        },
+    }
+elif LLM_PROVIDER == "demo":
+    LLM_BACKEND = {
+        "BACKEND": "assistant.backends.demo.DemoBackend",
+        "OPTIONS": {"token_delay": DEMO_TOKEN_DELAY},
+    }
+else:  # unknown: reported by the kaiwa.E001 check; get_backend() raises ImproperlyConfigured
+    LLM_BACKEND = {"BACKEND": "", "OPTIONS": {}}

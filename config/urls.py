@@ -7,6 +7,8 @@ from config import health
 
 api_patterns = [
     path("", include("accounts.api.urls")),
+    # assistant first: its messages view (GET list + POST send) extends the CRUD one.
+    path("", include("assistant.api.urls")),
     path("", include("conversations.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

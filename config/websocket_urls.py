@@ -1,3 +1,9 @@
 """WebSocket routes; the consumers live in the apps that own them."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from assistant.consumers import ConversationConsumer
+
+websocket_urlpatterns = [
+    path("ws/conversations/<uuid:conversation_id>/", ConversationConsumer.as_asgi()),
+]

@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 from accounts.services import api_token_create
 from tests.factories import UserFactory
 
-pytest_plugins = ["tests.fakes.fixtures"]
+pytest_plugins = ["tests.fakes.fixtures", "tests.live_server"]
 
 
 @pytest.fixture(autouse=True)

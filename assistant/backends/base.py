@@ -122,7 +122,9 @@ class LLMBackend:
         """Stream one model round: TextDelta*, then ToolCallsRequested?, then StreamEnd."""
         raise NotImplementedError
 
-    async def complete_chat(self, *, messages: list[ChatMessage], options: ChatOptions) -> Completion:
+    async def complete_chat(
+        self, *, messages: list[ChatMessage], options: ChatOptions
+    ) -> Completion:
         """One model round without streaming."""
         raise NotImplementedError
 

@@ -1,0 +1,138 @@
+"""Server-Sent Events (API.md section 4): a turn's events, replayable and resumable.
+
+The turn runs as its own task; the response only follows it. A client that disconnects
+ends its response, not the turn, and can come back with GET /api/messages/{id}/stream/
+and Last-Event-ID.
+"""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics
+from rest_framework.views import APIView
+
+from assistant import live
+from assistant.api.serializers import ChatInputSerializer, SendInputSerializer
+from assistant.api.views import _overrides, _validated, owned_conversation, start_chat_turn
+from assistant.replay import closing_events, reply_if_finished
+from assistant.runner import TurnOverrides, spawn_turn
+from assistant.turns import Turn, turn_start
+from conversations.models import Message
+
+_SSE_RESPONSE = OpenApiResponse(OpenApiTypes.STR, description="text/event-stream (API.md §4)")
+
+
+def sse_frame(event: dict[str, Any]) -> bytes:
+    """One SSE event: `id:` is the event's sequence number within its reply."""
+    payload = {k: v for k, v in event.items() if k != "seq"}
+    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return f"id: {event['seq']}\ndata: {data}\n\n".encode()
+
+
+async def follow_reply(reply_id, conversation_id, *, after_seq: int = 0) -> AsyncIterator[bytes]:
+    """SSE bytes for one reply: what exists after `after_seq`, then live events to the end."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel(prefix="sse")
+    group = live.conversation_group(conversation_id)
+    # Subscribe before reading the log, so nothing published in between is missed.
+    await layer.group_add(group, channel)
+    follower = live.ReplyFollower(reply_id, after_seq=after_seq)
+    try:
+        yield b": stream start\n\n"
+        backlog = await follower.catch_up()
+        if not backlog:
+            reply = await reply_if_finished(reply_id)
+            if reply is not None:
+                backlog = await closing_events(follower, reply)
+        for event in backlog:
+            yield sse_frame(event)
+        while not follower.finished:
+            try:
+                message = await asyncio.wait_for(
+                    layer.receive(channel), timeout=settings.SSE_KEEPALIVE_SECONDS
+                )
+            except TimeoutError:
+                yield b": keep-alive\n\n"
+                # Also the moment to notice a reply whose runner died.
+                reply = await reply_if_finished(reply_id)
+                if reply is not None:
+                    for event in await closing_events(follower, reply):
+                        yield sse_frame(event)
+                continue
+            for event in await follower.feed(message.get("event", {})):
+                yield sse_frame(event)
+    finally:
+        await layer.group_discard(group, channel)
+
+
+def event_stream_response(stream: AsyncIterator[bytes]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass events through unbuffered
+    return response
+
+
+def _start_and_follow(turn: Turn, overrides: TurnOverrides | None) -> StreamingHttpResponse:
+    if turn.created:
+        async_to_sync(_spawn)(turn.reply.pk, overrides)
+    return event_stream_response(follow_reply(turn.reply.pk, turn.conversation.pk))
+
+
+async def _spawn(reply_id, overrides) -> None:
+    # Runs on the server's event loop (async_to_sync from a request thread), so the task
+    # outlives this request.
+    spawn_turn(reply_id, overrides=overrides)
+
+
+class ChatStreamView(APIView):
+    """POST /api/chat/stream/: like /api/chat/, answered as an event stream."""
+
+    @extend_schema(request=ChatInputSerializer, responses={200: _SSE_RESPONSE}, tags=["chat"])
+    def post(self, request):
+        data = _validated(ChatInputSerializer, request.data)
+        return _start_and_follow(start_chat_turn(request, data), _overrides(data))
+
+
+class MessageStreamView(APIView):
+    """POST /api/conversations/{id}/messages/stream/: send, and stream the reply."""
+
+    @extend_schema(request=SendInputSerializer, responses={200: _SSE_RESPONSE}, tags=["chat"])
+    def post(self, request, pk):
+        conversation = owned_conversation(request, pk)
+        data = _validated(SendInputSerializer, request.data)
+        turn = turn_start(
+            user=request.user,
+            content=data["content"],
+            conversation=conversation,
+            client_id=data.get("client_id"),
+        )
+        return _start_and_follow(turn, None)
+
+
+class ReplyStreamView(APIView):
+    """GET /api/messages/{id}/stream/: replay a reply, then follow it live to its end."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("Last-Event-ID", int, location=OpenApiParameter.HEADER, required=False)
+        ],
+        responses={200: _SSE_RESPONSE},
+        tags=["chat"],
+    )
+    def get(self, request, pk):
+        reply = generics.get_object_or_404(
+            Message.objects.for_user(request.user).filter(role=Message.Role.ASSISTANT), pk=pk
+        )
+        try:
+            after = max(0, int(request.headers.get("Last-Event-ID", "0")))
+        except ValueError:
+            after = 0
+        return event_stream_response(follow_reply(reply.pk, reply.conversation_id, after_seq=after))

@@ -1,0 +1,146 @@
+"""Chat endpoints (API.md section 3): thin — validate, start a turn, shape the answer."""
+
+import time
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from assistant.api.serializers import (
+    ChatInputSerializer,
+    ChatOutputSerializer,
+    SendInputSerializer,
+    StopOutputSerializer,
+    TurnOutputSerializer,
+)
+from assistant.errors import error_from_stored
+from assistant.recovery import recover_stale_replies
+from assistant.runner import TurnOverrides, run_turn_and_wait
+from assistant.turns import Turn, turn_start, turn_stop
+from conversations.api.serializers import MessageOutputSerializer
+from conversations.api.views import MessageListView
+from conversations.models import Conversation, Message
+
+
+def owned_conversation(request, conversation_id) -> Conversation:
+    return generics.get_object_or_404(
+        Conversation.objects.for_user(request.user), pk=conversation_id
+    )
+
+
+def complete_turn(turn: Turn, *, overrides: TurnOverrides | None = None) -> Message:
+    """Run a new turn to its end here, or wait for an earlier one; raise its error if it failed."""
+    if turn.created:
+        outcome = async_to_sync(run_turn_and_wait)(turn.reply.pk, overrides=overrides)
+        if outcome.error is not None:
+            raise outcome.error
+        return Message.objects.get(pk=turn.reply.pk)
+    reply = wait_until_finished(turn.reply)
+    if reply.status == Message.Status.FAILED:
+        raise error_from_stored(reply.error_code, reply.error_text)
+    return reply
+
+
+def wait_until_finished(reply: Message) -> Message:
+    """An earlier turn (same client_id) may still run, maybe in another process: wait for it."""
+    deadline = time.monotonic() + settings.LLM_REQUEST_TIMEOUT * (settings.LLM_MAX_RETRIES + 1) + 30
+    while reply.status not in Message.FINISHED and time.monotonic() < deadline:
+        time.sleep(0.2)
+        recover_stale_replies(message_id=reply.pk)
+        reply.refresh_from_db()
+    return reply
+
+
+class ChatView(APIView):
+    """POST /api/chat/: one message in, the whole reply out; every exchange is stored."""
+
+    @extend_schema(request=ChatInputSerializer, responses=ChatOutputSerializer, tags=["chat"])
+    def post(self, request):
+        data = _validated(ChatInputSerializer, request.data)
+        turn = start_chat_turn(request, data)
+        reply = complete_turn(turn, overrides=_overrides(data))
+        return Response(
+            {
+                "conversation_id": turn.conversation.pk,
+                "message_id": reply.pk,
+                "message": reply.content,
+                "model": reply.model,
+                "usage": reply.usage,
+                "status": reply.status,
+            }
+        )
+
+
+def start_chat_turn(request, data: dict) -> Turn:
+    conversation = None
+    if data.get("conversation_id"):
+        conversation = owned_conversation(request, data["conversation_id"])
+    return turn_start(
+        user=request.user,
+        content=data["message"],
+        conversation=conversation,
+        client_id=data.get("client_id"),
+        system_prompt=data.get("system_prompt"),
+        temperature=data.get("temperature"),
+        max_tokens=data.get("max_tokens"),
+    )
+
+
+def _overrides(data: dict) -> TurnOverrides:
+    return TurnOverrides(
+        system_prompt=data.get("system_prompt"),
+        temperature=data.get("temperature"),
+        max_tokens=data.get("max_tokens"),
+    )
+
+
+class ConversationMessagesView(MessageListView):
+    """GET: the conversation's messages. POST: send one and get the reply when it is done."""
+
+    @extend_schema(
+        request=SendInputSerializer, responses={201: TurnOutputSerializer}, tags=["chat"]
+    )
+    def post(self, request, pk):
+        conversation = owned_conversation(request, pk)
+        data = _validated(SendInputSerializer, request.data)
+        turn = turn_start(
+            user=request.user,
+            content=data["content"],
+            conversation=conversation,
+            client_id=data.get("client_id"),
+        )
+        reply = complete_turn(turn)
+        body = {
+            "user_message": MessageOutputSerializer(turn.user_message).data,
+            "assistant_message": MessageOutputSerializer(reply).data,
+        }
+        return Response(
+            body, status=status.HTTP_201_CREATED if turn.created else status.HTTP_200_OK
+        )
+
+
+class StopView(APIView):
+    """POST /api/conversations/{id}/stop/: stop the running turn; its partial text is kept."""
+
+    @extend_schema(request=None, responses=StopOutputSerializer, tags=["chat"])
+    def post(self, request, pk):
+        conversation = owned_conversation(request, pk)
+        reply = turn_stop(conversation=conversation)
+        if reply is None:
+            return Response({"stopped": False, "message": None})
+        reply = wait_until_finished(reply)
+        return Response(
+            {
+                "stopped": reply.status == Message.Status.CANCELLED,
+                "message": MessageOutputSerializer(reply).data,
+            }
+        )
+
+
+def _validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)

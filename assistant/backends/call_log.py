@@ -1,0 +1,85 @@
+"""One structured log line per model call (logger ``kaiwa.llm``), shared by every backend.
+
+The line never carries a key or a header; prompt and reply are included only when
+settings.LOG_REQUESTS is true, and then truncated.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from assistant.backends.base import ChatMessage, Usage
+
+logger = logging.getLogger("kaiwa.llm")
+
+LOGGED_TEXT_CHARS = 200
+
+
+def message_text(content: Any) -> str:
+    """The text of a message's `content` (a string, or a list of multimodal parts)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text", ""))
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return str(content)
+
+
+def last_user_text(messages: list[ChatMessage]) -> str:
+    """The text of the newest user message ('' when there is none)."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return message_text(message.get("content"))
+    return ""
+
+
+@dataclass(slots=True)
+class CallLog:
+    """Collects the facts of one model call while it runs; `emit()` writes the line once."""
+
+    provider: str
+    model: str
+    stream: bool
+    prompt: str = ""
+    operation: str = "chat"
+    started_at: float = field(default_factory=time.monotonic)
+    first_token_at: float | None = None
+    usage: Usage | None = None
+    retries: int = 0
+    reply: str = ""
+    _emitted: bool = False
+
+    def first_token(self) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.monotonic()
+
+    def emit(self, outcome: str) -> None:
+        """Log the call; `outcome` is "ok", "cancelled" or an API.md error code."""
+        if self._emitted:
+            return
+        self._emitted = True
+        extra: dict[str, Any] = {
+            "provider": self.provider,
+            "operation": self.operation,
+            "model": self.model,
+            "stream": self.stream,
+            "latency_ms": round((time.monotonic() - self.started_at) * 1000),
+            "prompt_tokens": self.usage.prompt_tokens if self.usage else None,
+            "completion_tokens": self.usage.completion_tokens if self.usage else None,
+            "retries": self.retries,
+            "outcome": outcome,
+        }
+        if self.stream and self.first_token_at is not None:
+            extra["ttft_ms"] = round((self.first_token_at - self.started_at) * 1000)
+        if getattr(settings, "LOG_REQUESTS", False):
+            extra["prompt"] = self.prompt[:LOGGED_TEXT_CHARS]
+            extra["reply"] = self.reply[:LOGGED_TEXT_CHARS]
+        logger.info("llm_call", extra=extra)

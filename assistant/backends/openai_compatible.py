@@ -1,0 +1,485 @@
+"""Everything the OpenAI and Azure backends share: calls, streaming, errors and call logs.
+
+Subclasses differ only in how the SDK client is built (`_make_client`). Retries are the
+SDK's own (`max_retries`, honouring Retry-After); nothing here loops again, except the one
+documented `stream_options` fallback, which is a capability probe rather than a retry.
+
+Clients are cached per running event loop, not per process: httpx2's connection pool keeps
+sockets whose transports belong to the loop that opened them, and reusing one from another
+loop raises a bare ``RuntimeError: Event loop is closed`` out of the SDK (verified with
+openai 3.51.0 / httpx2 2.16.2 under `async_to_sync` and `asyncio.run`, which make a loop per
+call). Under daphne there is one loop, so one client and one pool per process.
+"""
+
+import asyncio
+import base64
+import binascii
+import email.utils
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import openai
+from django.conf import settings
+
+from assistant.backends.base import (
+    BackendInfo,
+    ChatMessage,
+    ChatOptions,
+    Completion,
+    GeneratedImageData,
+    LLMBackend,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallsRequested,
+    Usage,
+)
+from assistant.backends.call_log import CallLog, last_user_text
+from assistant.errors import (
+    ContentFiltered,
+    LLMError,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+logger = logging.getLogger("kaiwa.llm")
+
+Purpose = Literal["chat", "image"]
+
+# Error codes with which providers refuse a prompt on content grounds: Azure's chat filter,
+# and OpenAI's / Azure's image safety system.
+_CONTENT_FILTER_CODES = frozenset({"content_filter", "content_policy_violation"})
+
+
+@dataclass(slots=True)
+class _PartialToolCall:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+class OpenAICompatibleBackend(LLMBackend):
+    """Base of the backends that speak the OpenAI HTTP API through the `openai` SDK."""
+
+    provider: ClassVar[Literal["azure", "openai"]]
+    # Environment variables named in operator-facing error messages, by purpose.
+    API_KEY_SETTINGS: ClassVar[dict[str, str]]
+    MODEL_SETTINGS: ClassVar[dict[str, str]]
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        image_model: str,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+    ) -> None:
+        # Unknown options are a TypeError (get_backend() reports it); keys stay out of
+        # self.options.
+        super().__init__(
+            model=model, image_model=image_model, timeout=timeout, max_retries=max_retries
+        )
+        self.default_model = model
+        self.image_model = image_model
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        # Cleared (for this instance) the first time the server rejects `stream_options`.
+        self.stream_usage_supported = True
+        self._clients: dict[asyncio.AbstractEventLoop, dict[str, openai.AsyncOpenAI]] = {}
+        self._clients_lock = threading.Lock()
+        self.info = BackendInfo(provider=self.provider, default_model=model)
+
+    def __repr__(self) -> str:
+        # Never the options: they hold the API key.
+        return f"<{type(self).__name__} model={self.default_model!r}>"
+
+    # -- clients ---------------------------------------------------------------------
+
+    def _make_client(self, purpose: Purpose) -> openai.AsyncOpenAI:
+        """Build the SDK client for `purpose` ("chat" or "image")."""
+        raise NotImplementedError
+
+    def _client(self, purpose: Purpose) -> openai.AsyncOpenAI:
+        loop = asyncio.get_running_loop()
+        with self._clients_lock:
+            for dead in [other for other in self._clients if other.is_closed()]:
+                # Its sockets belong to a closed loop and cannot be closed from here.
+                del self._clients[dead]
+            clients = self._clients.setdefault(loop, {})
+            client = clients.get(purpose)
+            if client is None:
+                client = clients[purpose] = self._make_client(purpose)
+            return client
+
+    async def aclose(self) -> None:
+        """Close the clients of the running loop (and forget those of closed loops)."""
+        loop = asyncio.get_running_loop()
+        with self._clients_lock:
+            clients = self._clients.pop(loop, {})
+            for dead in [other for other in self._clients if other.is_closed()]:
+                del self._clients[dead]
+        for client in clients.values():
+            await client.close()
+
+    # -- chat ------------------------------------------------------------------------
+
+    def _chat_kwargs(self, messages: list[ChatMessage], options: ChatOptions) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "model": options.model or self.default_model,
+            "messages": messages,
+        }
+        temperature = options.temperature
+        if temperature is None:
+            temperature = getattr(settings, "LLM_DEFAULT_TEMPERATURE", None)
+        if temperature is not None:
+            kwargs["temperature"] = temperature
+        max_tokens = options.max_tokens
+        if max_tokens is None:
+            max_tokens = getattr(settings, "LLM_DEFAULT_MAX_TOKENS", None)
+        if max_tokens is not None:
+            kwargs["max_tokens"] = max_tokens
+        if options.tools:
+            kwargs["tools"] = options.tools
+            if options.tool_choice is not None:
+                kwargs["tool_choice"] = options.tool_choice
+        return kwargs
+
+    async def _open_stream(self, kwargs: dict[str, Any]) -> tuple[Any, int]:
+        """Start a streamed completion; returns the SDK stream and the SDK's retry count.
+
+        Older vLLM / llama.cpp servers answer 400 to `stream_options`; then the request is
+        sent once more without it and the backend stops asking for streamed usage.
+        """
+        completions = self._client("chat").chat.completions
+        if self.stream_usage_supported:
+            try:
+                raw = await completions.with_raw_response.create(
+                    **kwargs, stream=True, stream_options={"include_usage": True}
+                )
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                if "stream_options" not in f"{exc.message} {exc.body}":
+                    raise
+                self.stream_usage_supported = False
+                logger.warning(
+                    "llm_stream_options_unsupported",
+                    extra={"provider": self.provider, "model": kwargs["model"]},
+                )
+            else:
+                return raw.parse(), raw.retries_taken
+        raw = await completions.with_raw_response.create(**kwargs, stream=True)
+        return raw.parse(), raw.retries_taken
+
+    async def stream_chat(
+        self, *, messages: list[ChatMessage], options: ChatOptions
+    ) -> AsyncIterator[StreamEvent]:
+        """Stream one round: TextDelta*, ToolCallsRequested?, StreamEnd (or an LLMError)."""
+        kwargs = self._chat_kwargs(messages, options)
+        log = CallLog(
+            provider=self.provider,
+            model=kwargs["model"],
+            stream=True,
+            prompt=last_user_text(messages),
+        )
+        text: list[str] = []
+        calls: dict[int, _PartialToolCall] = {}
+        finish_reason: str | None = None
+        outcome = "cancelled"  # unless the stream ends or fails
+        try:
+            try:
+                stream, log.retries = await self._open_stream(kwargs)
+                try:
+                    async for chunk in stream:
+                        if chunk.model and log.model == kwargs["model"]:
+                            log.model = chunk.model  # Azure's first chunk has model ""
+                        if chunk.usage is not None:
+                            log.usage = _usage(chunk.usage)
+                        for choice in chunk.choices:  # [] on usage / prompt-filter chunks
+                            if choice.index:
+                                continue  # n=1: only the first choice exists
+                            delta = choice.delta
+                            if delta is not None and delta.content:
+                                log.first_token()
+                                text.append(delta.content)
+                                yield TextDelta(delta.content)
+                            if delta is not None and delta.tool_calls:
+                                _collect_tool_fragments(calls, delta.tool_calls)
+                            if choice.finish_reason:
+                                finish_reason = choice.finish_reason
+                finally:
+                    await stream.close()
+            except openai.OpenAIError as exc:
+                log.retries = max(log.retries, _retries_of(exc))
+                raise self._map_error(exc, "chat") from _cause(exc)
+            log.reply = "".join(text)
+            if finish_reason == "content_filter":
+                raise ContentFiltered("The provider's content filter stopped the reply.")
+            tool_calls = _assemble(calls)
+            if tool_calls and finish_reason in (None, "stop"):
+                finish_reason = "tool_calls"  # some compatible servers say "stop"
+            if tool_calls:
+                yield ToolCallsRequested(tool_calls)
+            outcome = "ok"
+            log.emit(outcome)
+            yield StreamEnd(
+                finish_reason=finish_reason or "stop",
+                usage=log.usage,
+                model=log.model,
+                retries=log.retries,
+            )
+        except LLMError as exc:
+            outcome = exc.code
+            raise
+        except Exception:
+            outcome = "error"  # a bug, not the provider: still one log line
+            raise
+        finally:
+            log.reply = log.reply or "".join(text)
+            log.emit(outcome)
+
+    async def complete_chat(
+        self, *, messages: list[ChatMessage], options: ChatOptions
+    ) -> Completion:
+        """One round without streaming."""
+        kwargs = self._chat_kwargs(messages, options)
+        log = CallLog(
+            provider=self.provider,
+            model=kwargs["model"],
+            stream=False,
+            prompt=last_user_text(messages),
+        )
+        outcome = "cancelled"
+        try:
+            try:
+                raw = await self._client("chat").chat.completions.with_raw_response.create(**kwargs)
+                log.retries = raw.retries_taken
+                completion = raw.parse()
+            except openai.OpenAIError as exc:
+                log.retries = max(log.retries, _retries_of(exc))
+                raise self._map_error(exc, "chat") from _cause(exc)
+            log.model = completion.model or log.model
+            log.usage = _usage(completion.usage) if completion.usage else None
+            if not completion.choices:
+                raise UpstreamError("The language model provider returned no answer.")
+            choice = completion.choices[0]
+            content = choice.message.content or ""
+            log.reply = content
+            if choice.finish_reason == "content_filter":
+                raise ContentFiltered("The provider's content filter stopped the reply.")
+            tool_calls = tuple(
+                ToolCall(
+                    id=call.id or f"call_{index}",
+                    name=call.function.name,
+                    arguments=call.function.arguments or "",
+                )
+                for index, call in enumerate(choice.message.tool_calls or [])
+                if getattr(call, "function", None) is not None
+            )
+            finish_reason = choice.finish_reason or "stop"
+            if tool_calls and finish_reason == "stop":
+                finish_reason = "tool_calls"
+            outcome = "ok"
+            return Completion(
+                content=content,
+                tool_calls=tool_calls,
+                finish_reason=finish_reason,
+                usage=log.usage,
+                model=log.model,
+                retries=log.retries,
+            )
+        except LLMError as exc:
+            outcome = exc.code
+            raise
+        except Exception:
+            outcome = "error"  # a bug, not the provider: still one log line
+            raise
+        finally:
+            log.emit(outcome)
+
+    # -- images ----------------------------------------------------------------------
+
+    async def generate_image(self, *, prompt: str, size: str) -> GeneratedImageData:
+        """Generate one image; b64 bytes when the model returns them, else the provider URL."""
+        kwargs: dict[str, Any] = {"model": self.image_model, "prompt": prompt, "size": size, "n": 1}
+        # gpt-image models always answer b64_json and reject the parameter; DALL·E needs it.
+        if "gpt-image" not in self.image_model.lower():
+            kwargs["response_format"] = "b64_json"
+        log = CallLog(
+            provider=self.provider,
+            model=self.image_model,
+            stream=False,
+            prompt=prompt,
+            operation="image",
+        )
+        outcome = "cancelled"
+        try:
+            try:
+                raw = await self._client("image").images.with_raw_response.generate(**kwargs)
+                log.retries = raw.retries_taken
+                result = raw.parse()
+            except openai.OpenAIError as exc:
+                log.retries = max(log.retries, _retries_of(exc))
+                raise self._map_error(exc, "image") from _cause(exc)
+            item = result.data[0] if result.data else None
+            if item is None or not (item.b64_json or item.url):
+                raise UpstreamError("The image provider returned no image.")
+            try:
+                data = base64.b64decode(item.b64_json, validate=True) if item.b64_json else None
+            except (binascii.Error, ValueError):
+                raise UpstreamError("The image provider returned undecodable data.") from None
+            if result.usage is not None:
+                log.usage = Usage(
+                    prompt_tokens=result.usage.input_tokens or 0,
+                    completion_tokens=result.usage.output_tokens or 0,
+                )
+            log.reply = item.revised_prompt or ""
+            outcome = "ok"
+            return GeneratedImageData(
+                b64_bytes=data,
+                url=None if data is not None else item.url,
+                revised_prompt=item.revised_prompt or "",
+                model=self.image_model,
+            )
+        except LLMError as exc:
+            outcome = exc.code
+            raise
+        except Exception:
+            outcome = "error"  # a bug, not the provider: still one log line
+            raise
+        finally:
+            log.emit(outcome)
+
+    # -- errors ----------------------------------------------------------------------
+
+    def _map_error(self, exc: openai.OpenAIError, purpose: Purpose) -> LLMError:
+        """Our error for an SDK failure (already retried by the SDK); never echoes the key."""
+        if isinstance(exc, openai.APITimeoutError):
+            return UpstreamTimeout()
+        if isinstance(exc, openai.APIConnectionError):
+            return UpstreamUnavailable()
+        if isinstance(exc, openai.RateLimitError):
+            return UpstreamRateLimited(retry_after=retry_after_seconds(exc.response.headers))
+        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+            # The provider's message can quote part of the key: not a word of it goes out.
+            return UpstreamError(
+                f"The language model provider rejected the credentials "
+                f"(HTTP {exc.status_code}); check the API key configuration "
+                f"({self.API_KEY_SETTINGS[purpose]})."
+            )
+        if isinstance(exc, openai.APIStatusError):
+            if _is_content_filter(exc):
+                return ContentFiltered(_content_filter_detail(exc))
+            if exc.status_code == 404:
+                return UpstreamError(
+                    "The language model provider answered HTTP 404; check the model or "
+                    f"deployment name ({self.MODEL_SETTINGS[purpose]}) and the endpoint."
+                )
+            return UpstreamError(f"The language model provider answered HTTP {exc.status_code}.")
+        if isinstance(exc, openai.APIError):  # an error event inside a 200 stream
+            return UpstreamError("The language model provider reported an error mid-reply.")
+        return UpstreamError()
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `retry-after` (seconds or HTTP date)."""
+    try:
+        millis = headers.get("retry-after-ms")
+        if millis is not None:
+            return max(0.0, float(millis) / 1000)
+    except (TypeError, ValueError):
+        pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _usage(usage: Any) -> Usage:
+    return Usage(
+        prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0
+    )
+
+
+def _collect_tool_fragments(calls: dict[int, _PartialToolCall], fragments: list[Any]) -> None:
+    """Accumulate streamed tool-call pieces by their `index`."""
+    for fragment in fragments:
+        index = fragment.index
+        if index is None:  # some compatible servers omit it: a new id starts a new call
+            index = len(calls) if (fragment.id or not calls) else max(calls)
+        partial = calls.setdefault(index, _PartialToolCall())
+        if fragment.id:
+            partial.id = fragment.id
+        function = fragment.function
+        if function is not None:
+            if function.name:
+                partial.name = function.name
+            if function.arguments:
+                partial.arguments.append(function.arguments)
+
+
+def _assemble(calls: dict[int, _PartialToolCall]) -> tuple[ToolCall, ...]:
+    return tuple(
+        ToolCall(
+            id=partial.id or f"call_{index}",
+            name=partial.name,
+            arguments="".join(partial.arguments),
+        )
+        for index, partial in sorted(calls.items())
+        if partial.name
+    )
+
+
+def _retries_of(exc: openai.OpenAIError) -> int:
+    """The SDK's retry count for a failed call: the header it put on the last attempt."""
+    request = getattr(exc, "request", None)
+    try:
+        return int(request.headers.get("x-stainless-retry-count", "0")) if request else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def _cause(exc: openai.OpenAIError) -> BaseException | None:
+    # Credentials errors are not chained: the provider's text may quote part of the key and
+    # would reach any log that prints the traceback.
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return None
+    return exc
+
+
+def _is_content_filter(exc: openai.APIStatusError) -> bool:
+    if exc.code in _CONTENT_FILTER_CODES:
+        return True
+    body = exc.body if isinstance(exc.body, dict) else {}
+    inner = body.get("innererror")
+    return isinstance(inner, dict) and inner.get("code") == "ResponsibleAIPolicyViolation"
+
+
+def _content_filter_detail(exc: openai.APIStatusError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    inner = body.get("innererror") if isinstance(body.get("innererror"), dict) else {}
+    results = inner.get("content_filter_result") or {}
+    categories = sorted(
+        name
+        for name, result in results.items()
+        if isinstance(result, dict) and result.get("filtered")
+    )
+    if categories:
+        return (
+            "The provider's content filter refused the prompt "
+            f"(categories: {', '.join(categories)})."
+        )
+    return ContentFiltered.default_detail

@@ -1,0 +1,219 @@
+"""The conversation WebSocket (API.md section 5).
+
+A socket only watches and commands; the turn it starts runs on its own. Any socket of the
+conversation's owner — another tab, another server process sharing Redis — sees the same
+reply: a snapshot on connect, then the deltas after it.
+"""
+
+import asyncio
+import json
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from assistant import live
+from assistant.replay import closing_events, reply_if_finished
+from assistant.runner import spawn_turn
+from assistant.turns import turn_start, turn_stop
+from conversations.api.serializers import MessageOutputSerializer
+from conversations.errors import DomainError, InvalidInput
+from conversations.models import Conversation
+
+MAX_FRAME_BYTES = 64 * 1024
+CLOSE_NOT_AUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+# Application close codes must be 4000-4999 (RFC 6455 reserves 1009 for the server stack).
+CLOSE_TOO_BIG = 4413
+
+
+class ConversationConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        # Accept first, then close: a close before accept loses the application's code.
+        await self.accept()
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_NOT_AUTHENTICATED)
+            return
+        self.conversation = await _owned_conversation(
+            user, self.scope["url_route"]["kwargs"]["conversation_id"]
+        )
+        if self.conversation is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.user = user
+        self.followers: dict[str, live.ReplyFollower] = {}
+        self.group = live.conversation_group(self.conversation.pk)
+        # Join before the snapshot is read, so nothing published in between is missed.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self._send_snapshot()
+        self.watchdog = asyncio.create_task(self._watch_for_dead_turns())
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if hasattr(self, "watchdog"):
+            self.watchdog.cancel()
+
+    # --- client → server ----------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        if not hasattr(self, "group"):
+            return
+        raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
+        if len(raw.encode()) > MAX_FRAME_BYTES:
+            await self._send_error("invalid", "The frame is larger than 64 KiB.")
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        try:
+            command = json.loads(raw)
+        except ValueError:
+            await self._send_error("invalid", "The frame is not valid JSON.")
+            return
+        kind = command.get("type") if isinstance(command, dict) else None
+        try:
+            if kind == "send":
+                await self._send_message(command)
+            elif kind == "stop":
+                await sync_to_async(turn_stop)(conversation=self.conversation)
+            else:
+                raise InvalidInput("Unknown message type; expected 'send' or 'stop'.")
+        except DomainError as exc:
+            await self._send_error(exc.code, exc.detail)
+
+    async def _send_message(self, command: dict[str, Any]) -> None:
+        content = command.get("content")
+        if not isinstance(content, str):
+            raise InvalidInput("'content' must be a string.")
+        client_id = _parse_uuid(command.get("client_id"))
+        turn = await sync_to_async(turn_start)(
+            user=self.user, content=content, conversation=self.conversation, client_id=client_id
+        )
+        message = await sync_to_async(lambda: MessageOutputSerializer(turn.user_message).data)()
+        await self._send_json({"type": "user_message", "message": message})
+        if turn.created:
+            spawn_turn(turn.reply.pk)
+        else:
+            # A repeated client_id: show the earlier reply as it stands.
+            self.followers.pop(str(turn.reply.pk), None)
+            follower = self._follower(str(turn.reply.pk))
+            reply = await reply_if_finished(turn.reply.pk)
+            events = await (closing_events(follower, reply) if reply else follower.catch_up())
+            for event in events:
+                await self._forward(event)
+
+    # --- server → client ----------------------------------------------------------------
+
+    async def reply_event(self, message: dict[str, Any]) -> None:
+        """A reply event broadcast to the conversation's group (from any process)."""
+        event = message["event"]
+        for out in await self._follower(event["message_id"]).feed(event):
+            await self._forward(out)
+
+    def _follower(self, message_id: str) -> live.ReplyFollower:
+        follower = self.followers.get(message_id)
+        if follower is None:
+            follower = self.followers[message_id] = live.ReplyFollower(message_id)
+        return follower
+
+    async def _send_snapshot(self) -> None:
+        reply_id = await _active_reply_id(self.conversation.pk)
+        if reply_id is None:
+            return
+        events = await live.reply_events(reply_id)
+        running = [e for e in events if e["type"] not in live.TERMINAL_EVENTS]
+        ended = [e for e in events if e["type"] in live.TERMINAL_EVENTS]
+        follower = self._follower(str(reply_id))
+        text, seq = live.snapshot_of(running)
+        follower.last_seq = seq
+        await self._send_json(
+            {"type": "snapshot", "message_id": str(reply_id), "seq": seq, "content": text}
+        )
+        # The turn may have ended between the subscription and the read.
+        for event in follower.take(ended):
+            await self._forward(event)
+
+    async def _watch_for_dead_turns(self) -> None:
+        """A reply whose runner died sends nothing more: notice it and end it here."""
+        while True:
+            await asyncio.sleep(settings.STREAM_STALE_AFTER_SECONDS / 2)
+            for message_id, follower in list(self.followers.items()):
+                if follower.finished:
+                    continue
+                reply = await reply_if_finished(message_id)
+                if reply is not None:
+                    for event in await closing_events(follower, reply):
+                        await self._forward(event)
+
+    async def _forward(self, event: dict[str, Any]) -> None:
+        await self._send_json(ws_event(event))
+        if event["type"] in live.TERMINAL_EVENTS:
+            self.followers.pop(event["message_id"], None)
+
+    async def _send_error(self, code: str, message: str, message_id: str | None = None) -> None:
+        await self._send_json(
+            {"type": "error", "message_id": message_id, "code": code, "message": message}
+        )
+
+    async def _send_json(self, payload: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(payload, ensure_ascii=False, default=str))
+
+
+def ws_event(event: dict[str, Any]) -> dict[str, Any]:
+    """A reply event in the WebSocket's vocabulary (API.md section 5)."""
+    base = {"message_id": event["message_id"]}
+    kind = event["type"]
+    if kind == "message":
+        return {"type": "delta", **base, "seq": event["seq"], "content": event["content"]}
+    if kind == "start":
+        return {"type": "start", **base, "seq": event["seq"]}
+    if kind == "tool_call":
+        return {
+            "type": "tool_call",
+            **base,
+            "seq": event["seq"],
+            "name": event["name"],
+            "arguments": event["arguments"],
+            "result": event["result"],
+        }
+    if kind == "error":
+        return {"type": "error", **base, "code": event["code"], "message": event["error"]}
+    return {
+        "type": "done",
+        **base,
+        "seq": event["seq"],
+        "status": event.get("status"),
+        "content": event.get("content", ""),
+        "html": event.get("html", ""),
+        "finish_reason": event.get("finish_reason"),
+        "usage": event.get("usage"),
+    }
+
+
+def _parse_uuid(value):
+    import uuid
+
+    if value in (None, ""):
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise InvalidInput("'client_id' must be a UUID.") from exc
+
+
+@sync_to_async
+def _owned_conversation(user, conversation_id) -> Conversation | None:
+    return Conversation.objects.for_user(user).filter(pk=conversation_id).first()
+
+
+@sync_to_async
+def _active_reply_id(conversation_id):
+    from assistant.recovery import recover_stale_replies
+
+    recover_stale_replies(conversation_id=conversation_id)
+    return (
+        Conversation.objects.filter(pk=conversation_id)
+        .values_list("active_turn", flat=True)
+        .first()
+    )

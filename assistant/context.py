@@ -1,0 +1,76 @@
+"""The context sent to the model: system prompt plus as much recent history as fits a budget.
+
+Tokens are estimated locally (no network, no tokenizer download): about four ASCII
+characters per token, and one token per other character (Japanese text is close to one
+token per character with current tokenizers). The estimate errs on the high side.
+"""
+
+from collections.abc import Sequence
+
+from django.conf import settings
+
+from assistant.backends.base import ChatMessage
+from conversations.models import Message
+
+_PER_MESSAGE_OVERHEAD = 4
+
+
+def estimate_tokens(text: str) -> int:
+    """A conservative local token estimate."""
+    ascii_chars = sum(1 for ch in text if ord(ch) < 128)
+    return (ascii_chars + 3) // 4 + (len(text) - ascii_chars)
+
+
+def _message_tokens(message: ChatMessage) -> int:
+    tokens = _PER_MESSAGE_OVERHEAD + estimate_tokens(message.get("content") or "")
+    for call in message.get("tool_calls") or ():
+        fn = call.get("function", {})
+        tokens += estimate_tokens(fn.get("name", "")) + estimate_tokens(fn.get("arguments", ""))
+    return tokens
+
+
+def to_chat_message(message: Message) -> ChatMessage:
+    """A stored message in the OpenAI wire shape."""
+    chat: ChatMessage = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        chat["tool_calls"] = message.tool_calls
+    if message.tool_call_id:
+        chat["tool_call_id"] = message.tool_call_id
+    return chat
+
+
+def _blocks(history: Sequence[Message]) -> list[list[ChatMessage]]:
+    """Split history into exchanges, each starting at a user message.
+
+    History is trimmed by whole exchanges so a tool result is never sent without the
+    assistant message that called it (providers reject such orphans).
+    """
+    blocks: list[list[ChatMessage]] = []
+    for message in history:
+        if message.role == Message.Role.USER or not blocks:
+            blocks.append([])
+        if (
+            message.role == Message.Role.ASSISTANT
+            and not message.content
+            and not message.tool_calls
+        ):
+            continue  # an empty failed or pending reply tells the model nothing
+        blocks[-1].append(to_chat_message(message))
+    return blocks
+
+
+def build_context(
+    *, system_prompt: str, history: Sequence[Message], budget_tokens: int | None = None
+) -> list[ChatMessage]:
+    """System prompt + the newest exchanges that fit; the newest exchange always goes."""
+    budget = settings.LLM_CONTEXT_TOKENS if budget_tokens is None else budget_tokens
+    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    remaining = budget - sum(_message_tokens(m) for m in system)
+    kept: list[list[ChatMessage]] = []
+    for block in reversed(_blocks(history)):
+        cost = sum(_message_tokens(m) for m in block)
+        if kept and cost > remaining:
+            break
+        kept.append(block)
+        remaining -= cost
+    return system + [m for block in reversed(kept) for m in block]

@@ -1,0 +1,225 @@
+"""Live state of replies being generated, readable from any process.
+
+Every event of a reply (start, message deltas, tool calls, done/error) gets the next sequence
+number, is appended to the reply's event log, and is then broadcast to the conversation's
+channel-layer group. A reader that joins late subscribes to the group first and then reads
+the log: it sends what the log holds and, from the group, only events with a higher sequence
+number — so it sees no gap and no duplicate.
+
+With REDIS_URL the log lives in Redis (shared by every process); without it, in this
+process's memory (one process, in-memory channel layer). Django's cache API is not used
+here: its async methods run in the single thread-sensitive executor, which would queue every
+token behind ORM calls.
+"""
+
+import asyncio
+import json
+import time
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+# How long a finished reply's event log stays available for replay (Last-Event-ID, late
+# joiners). After that, readers replay the stored message from the database instead.
+EVENT_LOG_TTL_SECONDS = 3600
+
+
+def conversation_group(conversation_id) -> str:
+    """The channel-layer group that carries a conversation's events."""
+    return f"conversation.{conversation_id}"
+
+
+def control_group(message_id) -> str:
+    """The group the runner of one reply listens on for `stop`."""
+    return f"turn-control.{message_id}"
+
+
+class _LocalLog:
+    """In-process event logs: enough for one process with the in-memory channel layer."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, list[str]] = {}
+        self._expires: dict[str, float] = {}
+
+    async def append(self, key: str, payload: str) -> None:
+        self._purge()
+        self._events.setdefault(key, []).append(payload)
+        self._expires[key] = time.monotonic() + EVENT_LOG_TTL_SECONDS
+
+    async def read(self, key: str) -> list[str]:
+        self._purge()
+        return list(self._events.get(key, ()))
+
+    async def expire(self, key: str, seconds: int) -> None:
+        if key in self._events:
+            self._expires[key] = time.monotonic() + seconds
+
+    async def set_flag(self, key: str) -> None:
+        self._purge()
+        self._events[key] = ["1"]
+        self._expires[key] = time.monotonic() + EVENT_LOG_TTL_SECONDS
+
+    async def get_flag(self, key: str) -> bool:
+        self._purge()
+        return key in self._events
+
+    def _purge(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, t in self._expires.items() if t < now]:
+            self._events.pop(key, None)
+            self._expires.pop(key, None)
+
+
+class _RedisLog:
+    """Event logs in Redis lists; one client per event loop (redis-py pools are loop-bound)."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def _client(self):
+        import redis.asyncio as redis
+
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = redis.Redis.from_url(self._url)
+            self._clients[loop] = client
+        return client
+
+    async def append(self, key: str, payload: str) -> None:
+        async with self._client().pipeline(transaction=False) as pipe:
+            pipe.rpush(key, payload)
+            pipe.expire(key, EVENT_LOG_TTL_SECONDS)
+            await pipe.execute()
+
+    async def read(self, key: str) -> list[str]:
+        return [raw.decode() for raw in await self._client().lrange(key, 0, -1)]
+
+    async def expire(self, key: str, seconds: int) -> None:
+        await self._client().expire(key, seconds)
+
+    async def set_flag(self, key: str) -> None:
+        await self._client().set(key, "1", ex=EVENT_LOG_TTL_SECONDS)
+
+    async def get_flag(self, key: str) -> bool:
+        return bool(await self._client().exists(key))
+
+
+_log: _LocalLog | _RedisLog | None = None
+
+
+def _event_log() -> _LocalLog | _RedisLog:
+    global _log
+    if _log is None:
+        _log = _RedisLog(settings.REDIS_URL) if settings.REDIS_URL else _LocalLog()
+    return _log
+
+
+def _key(message_id) -> str:
+    return f"kaiwa:reply:{message_id}:events"
+
+
+class ReplyPublisher:
+    """Numbers, logs and broadcasts the events of one reply. Used only by its runner."""
+
+    def __init__(self, *, conversation_id, message_id) -> None:
+        self.conversation_id = str(conversation_id)
+        self.message_id = str(message_id)
+        self.seq = 0
+        self._layer = get_channel_layer()
+        self._group = conversation_group(self.conversation_id)
+        self._log = _event_log()
+        # Keeps log order and broadcast order equal to sequence order.
+        self._lock = asyncio.Lock()
+
+    async def publish(self, event: dict[str, Any]) -> int:
+        """Give `event` the next sequence number, log it, broadcast it; returns the number."""
+        async with self._lock:
+            self.seq += 1
+            event = {**event, "seq": self.seq, "message_id": self.message_id}
+            await self._log.append(_key(self.message_id), json.dumps(event, ensure_ascii=False))
+            await self._layer.group_send(self._group, {"type": "reply.event", "event": event})
+            return self.seq
+
+
+async def reply_events(message_id) -> list[dict[str, Any]]:
+    """Everything published so far for this reply, in order (empty when unknown/expired)."""
+    return [json.loads(raw) for raw in await _event_log().read(_key(message_id))]
+
+
+def snapshot_of(events: Iterable[dict[str, Any]]) -> tuple[str, int]:
+    """The text so far and the sequence number of the last event it includes."""
+    text = []
+    seq = 0
+    for event in events:
+        seq = event["seq"]
+        if event["type"] == "message":
+            text.append(event["content"])
+    return "".join(text), seq
+
+
+def _stop_key(message_id) -> str:
+    return f"kaiwa:reply:{message_id}:stop"
+
+
+async def request_stop(message_id) -> None:
+    """Ask the runner of this reply, in whatever process it runs, to stop.
+
+    The flag covers a stop that arrives before the runner has subscribed to its control
+    group; the broadcast reaches a runner that is already streaming.
+    """
+    await _event_log().set_flag(_stop_key(message_id))
+    await get_channel_layer().group_send(control_group(message_id), {"type": "turn.stop"})
+
+
+async def stop_requested(message_id) -> bool:
+    return await _event_log().get_flag(_stop_key(message_id))
+
+
+def reset_for_tests() -> None:
+    """Forget the process-local log and Redis clients (settings changed)."""
+    global _log
+    _log = None
+
+
+TERMINAL_EVENTS = frozenset({"done", "error"})
+
+
+class ReplyFollower:
+    """Turns a reply's log plus its broadcast into one ordered stream with no gap or duplicate.
+
+    Feed it every broadcast event of the reply (in arrival order); it returns the events
+    to pass on. If the channel layer dropped some (a slow reader over capacity), the gap is
+    filled from the log.
+    """
+
+    def __init__(self, message_id, *, after_seq: int = 0) -> None:
+        self.message_id = str(message_id)
+        self.last_seq = after_seq
+        self.finished = False
+
+    async def catch_up(self) -> list[dict[str, Any]]:
+        """Everything in the log after `last_seq`."""
+        return self.take(await reply_events(self.message_id))
+
+    async def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        if event.get("message_id") != self.message_id or event["seq"] <= self.last_seq:
+            return []
+        if event["seq"] == self.last_seq + 1:
+            return self.take([event])
+        return await self.catch_up()
+
+    def take(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for event in events:
+            if event["seq"] <= self.last_seq or self.finished:
+                continue
+            out.append(event)
+            self.last_seq = event["seq"]
+            if event["type"] in TERMINAL_EVENTS:
+                self.finished = True
+        return out

@@ -1,0 +1,45 @@
+"""Replies whose process died mid-turn become `interrupted`, keeping their partial text.
+
+A running turn refreshes its reply's heartbeat about once a second; a pending or streaming
+reply whose heartbeat (or, before the first one, creation) is older than
+STREAM_STALE_AFTER_SECONDS has no live runner in any process. This runs at start-up and
+whenever a reader looks at a conversation or a reply.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from conversations.models import Conversation, Message
+
+_UNFINISHED = [Message.Status.PENDING, Message.Status.STREAMING]
+
+
+def _stale_filter() -> Q:
+    cutoff = timezone.now() - timedelta(seconds=settings.STREAM_STALE_AFTER_SECONDS)
+    return Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+
+
+@transaction.atomic
+def recover_stale_replies(*, conversation_id=None, message_id=None) -> int:
+    """Mark stale unfinished replies `interrupted` and free their conversations."""
+    stale = Message.objects.filter(status__in=_UNFINISHED).filter(_stale_filter())
+    if conversation_id is not None:
+        stale = stale.filter(conversation_id=conversation_id)
+    if message_id is not None:
+        stale = stale.filter(pk=message_id)
+    ids = list(stale.values_list("pk", flat=True))
+    if not ids:
+        return 0
+    Message.objects.filter(pk__in=ids, status__in=_UNFINISHED).update(
+        status=Message.Status.INTERRUPTED,
+        error_code="interrupted",
+        error_text="The server stopped while this reply was being generated.",
+        heartbeat_at=None,
+        updated_at=timezone.now(),
+    )
+    Conversation.objects.filter(active_turn_id__in=ids).update(active_turn=None)
+    return len(ids)

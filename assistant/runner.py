@@ -1,0 +1,455 @@
+"""Running a turn: the task that streams a reply, publishes it live and stores it.
+
+The task belongs to no socket and no request: a closed tab, a reload or a dropped network
+does not stop it. It is stopped only by `stop` (from any process, through the channel
+layer), by the provider failing, or by its process dying — in which case the reply is
+later marked `interrupted` by `recovery`.
+"""
+
+import asyncio
+import contextvars
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from assistant import live
+from assistant.backends import get_backend
+from assistant.backends.base import (
+    ChatOptions,
+    StreamEnd,
+    TextDelta,
+    ToolCall,
+    ToolCallsRequested,
+    Usage,
+)
+from assistant.context import build_context
+from assistant.db import in_db_thread
+from assistant.errors import LLMError, UpstreamError
+from assistant.tools import registry
+from conversations.models import Conversation, Message
+from conversations.rendering import render_markdown
+
+logger = logging.getLogger("kaiwa.turns")
+
+
+@dataclass(frozen=True, slots=True)
+class TurnOverrides:
+    """Per-call parameters (POST /api/chat/) that do not change the conversation."""
+
+    system_prompt: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class TurnOutcome:
+    status: str
+    error: LLMError | None = None
+
+
+@dataclass(slots=True)
+class _Accumulated:
+    text: list[str] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    has_usage: bool = False
+    finish_reason: str = ""
+    model: str = ""
+    tools_used: bool = False
+
+    @property
+    def content(self) -> str:
+        return "".join(self.text)
+
+    def add_usage(self, usage: Usage | None) -> None:
+        if usage is not None:
+            self.has_usage = True
+            self.prompt_tokens += usage.prompt_tokens
+            self.completion_tokens += usage.completion_tokens
+
+
+# Strong references to running turns: asyncio keeps only weak ones.
+_running: set[asyncio.Task] = set()
+
+
+def spawn_turn(reply_id, *, overrides: TurnOverrides | None = None) -> asyncio.Task:
+    """Start the turn as a task on the running loop, detached from the caller.
+
+    A fresh context: the task must not inherit the request's thread-sensitive context,
+    which is closed when the request ends while the turn goes on.
+    """
+    task = asyncio.get_running_loop().create_task(
+        run_turn(reply_id, overrides=overrides), context=contextvars.Context()
+    )
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    return task
+
+
+async def run_turn_and_wait(reply_id, *, overrides: TurnOverrides | None = None) -> TurnOutcome:
+    """Start the turn and wait for it; if the waiter goes away, the turn goes on."""
+    return await asyncio.shield(spawn_turn(reply_id, overrides=overrides))
+
+
+class _Coalescer:
+    """Sends deltas that arrive within `window` seconds as one event; the first at once."""
+
+    def __init__(self, publisher: live.ReplyPublisher, window: float) -> None:
+        self._publisher = publisher
+        self._window = window
+        self._pending: list[str] = []
+        self._last_sent = 0.0
+        self._timer: asyncio.Task | None = None
+
+    async def add(self, text: str) -> None:
+        self._pending.append(text)
+        if self._timer is not None:
+            return
+        wait = self._window - (time.monotonic() - self._last_sent)
+        if wait <= 0:
+            await self._send()
+        else:
+            self._timer = asyncio.create_task(self._send_later(wait))
+
+    async def _send_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._timer = None
+        await self._send()
+
+    async def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        await self._send()
+
+    async def _send(self) -> None:
+        if not self._pending:
+            return
+        text = "".join(self._pending)
+        self._pending.clear()
+        self._last_sent = time.monotonic()
+        await self._publisher.publish({"type": "message", "content": text})
+
+
+class _Persister:
+    """Writes the partial reply and a heartbeat at most once per interval, off the hot path."""
+
+    def __init__(self, reply_id, acc: _Accumulated, interval: float) -> None:
+        self._reply_id = reply_id
+        self._acc = acc
+        self._interval = interval
+        self._task: asyncio.Task | None = None
+        self.writes = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await _db_update_partial(self._reply_id, self._acc.content)
+            self.writes += 1
+
+
+@in_db_thread
+def _db_update_partial(reply_id, content: str) -> None:
+    Message.objects.filter(
+        pk=reply_id, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
+    ).update(
+        content=content,
+        status=Message.Status.STREAMING,
+        heartbeat_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+
+
+@dataclass(slots=True)
+class _Loaded:
+    reply: Message
+    conversation: Conversation
+    user: Any
+    context: list[dict[str, Any]]
+
+
+@in_db_thread
+def _load(reply_id, overrides: TurnOverrides | None) -> _Loaded | None:
+    reply = (
+        Message.objects.select_related("conversation", "conversation__owner")
+        .filter(pk=reply_id, status=Message.Status.PENDING)
+        .first()
+    )
+    if reply is None:
+        return None
+    conversation = reply.conversation
+    history = list(
+        conversation.messages.filter(created_at__lte=reply.created_at)
+        .exclude(pk=reply.pk)
+        .order_by("created_at", "id")
+    )
+    system_prompt = conversation.system_prompt
+    if overrides is not None and overrides.system_prompt is not None:
+        system_prompt = overrides.system_prompt
+    context = build_context(system_prompt=system_prompt, history=history)
+    return _Loaded(reply, conversation, conversation.owner, context)
+
+
+@in_db_thread
+def _db_store_tool_round(
+    *, conversation: Conversation, outcomes: list[registry.ToolOutcome]
+) -> None:
+    with transaction.atomic():
+        Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            content="",
+            tool_calls=[o.call.as_message_part() for o in outcomes],
+            status=Message.Status.COMPLETE,
+            finish_reason="tool_calls",
+        )
+        for outcome in outcomes:
+            Message.objects.create(
+                conversation=conversation,
+                role=Message.Role.TOOL,
+                content=json.dumps(outcome.result, ensure_ascii=False),
+                tool_call_id=outcome.call.id,
+                status=Message.Status.COMPLETE if outcome.ok else Message.Status.FAILED,
+            )
+
+
+@in_db_thread
+def _db_finish(
+    *,
+    reply_id,
+    conversation_id,
+    status: str,
+    acc: _Accumulated,
+    latency_ms: int,
+    error: LLMError | None = None,
+) -> Message:
+    with transaction.atomic():
+        fields: dict[str, Any] = {
+            "content": acc.content,
+            "status": status,
+            "finish_reason": acc.finish_reason,
+            "latency_ms": latency_ms,
+            "heartbeat_at": None,
+            "updated_at": timezone.now(),
+        }
+        if acc.model:
+            fields["model"] = acc.model
+        if acc.has_usage:
+            fields["prompt_tokens"] = acc.prompt_tokens
+            fields["completion_tokens"] = acc.completion_tokens
+        if error is not None:
+            fields["error_code"] = error.code
+            fields["error_text"] = error.detail
+        if acc.tools_used:
+            # The reply comes after the tool calls and results it was built from.
+            fields["created_at"] = timezone.now()
+        Message.objects.filter(pk=reply_id).update(**fields)
+        Conversation.objects.filter(pk=conversation_id, active_turn_id=reply_id).update(
+            active_turn=None, updated_at=timezone.now()
+        )
+    return Message.objects.get(pk=reply_id)
+
+
+async def run_turn(reply_id, *, overrides: TurnOverrides | None = None) -> TurnOutcome:
+    """Generate the reply `reply_id` (a pending assistant message) to its end."""
+    loaded = await _load(reply_id, overrides)
+    if loaded is None:
+        return TurnOutcome(status="skipped")
+    reply, conversation = loaded.reply, loaded.conversation
+    publisher = live.ReplyPublisher(conversation_id=conversation.pk, message_id=reply.pk)
+    coalescer = _Coalescer(publisher, settings.STREAM_COALESCE_MS / 1000)
+    acc = _Accumulated()
+    persister = _Persister(reply.pk, acc, settings.STREAM_PERSIST_INTERVAL_SECONDS)
+    started = time.monotonic()
+
+    generation = asyncio.create_task(
+        _generate(loaded, overrides, publisher=publisher, coalescer=coalescer, acc=acc)
+    )
+    stop_watch = asyncio.create_task(_watch_for_stop(reply.pk, generation))
+    await publisher.publish(
+        {
+            "type": "start",
+            "conversation_id": str(conversation.pk),
+            "user_message_id": str(reply.reply_to_id),
+        }
+    )
+    persister.start()
+    error: LLMError | None = None
+    try:
+        await generation
+        status = Message.Status.COMPLETE
+    except asyncio.CancelledError:
+        if not stop_watch.done() or stop_watch.cancelled():
+            raise  # our own task is being cancelled (shutdown): leave it to recovery
+        status = Message.Status.CANCELLED
+        acc.finish_reason = "cancelled"
+    except LLMError as exc:
+        status, error = Message.Status.FAILED, exc
+    except Exception as exc:  # a bug must not leave the reply streaming forever
+        logger.exception("turn_crashed", extra={"message_id": str(reply.pk)})
+        status, error = Message.Status.FAILED, UpstreamError("The reply failed unexpectedly.")
+        del exc
+    finally:
+        stop_watch.cancel()
+        await persister.stop()
+
+    await coalescer.flush()
+    latency_ms = int((time.monotonic() - started) * 1000)
+    stored = await _db_finish(
+        reply_id=reply.pk,
+        conversation_id=conversation.pk,
+        status=status,
+        acc=acc,
+        latency_ms=latency_ms,
+        error=error,
+    )
+    if error is not None:
+        await publisher.publish({"type": "error", "code": error.code, "error": error.detail})
+    else:
+        await publisher.publish(
+            {
+                "type": "done",
+                "status": stored.status,
+                "content": stored.content,
+                "html": render_markdown(stored.content),
+                "finish_reason": stored.finish_reason,
+                "usage": stored.usage,
+            }
+        )
+    logger.info(
+        "turn_finished",
+        extra={
+            "message_id": str(reply.pk),
+            "status": status,
+            "latency_ms": latency_ms,
+            "events": publisher.seq,
+            "db_flushes": persister.writes,
+        },
+    )
+    return TurnOutcome(status=status, error=error)
+
+
+async def _generate(
+    loaded: _Loaded,
+    overrides: TurnOverrides | None,
+    *,
+    publisher: live.ReplyPublisher,
+    coalescer: _Coalescer,
+    acc: _Accumulated,
+) -> None:
+    conversation = loaded.conversation
+    backend = get_backend()
+    specs = registry.available_specs()
+    options = ChatOptions(
+        model=conversation.model or None,
+        temperature=_first_set(
+            overrides and overrides.temperature,
+            conversation.temperature,
+            settings.LLM_DEFAULT_TEMPERATURE,
+        ),
+        max_tokens=_first_set(
+            overrides and overrides.max_tokens,
+            conversation.max_tokens,
+            settings.LLM_DEFAULT_MAX_TOKENS,
+        ),
+        tools=specs or None,
+        tool_choice="auto" if specs else None,
+    )
+    messages = list(loaded.context)
+    context = registry.ToolContext(
+        user=loaded.user, conversation=conversation, message=loaded.reply
+    )
+    max_rounds = settings.LLM_MAX_TOOL_ROUNDS
+    for round_number in range(max_rounds + 1):
+        if round_number == max_rounds and options.tools:
+            # Out of tool rounds: the model must answer with what it has.
+            options = ChatOptions(
+                model=options.model,
+                temperature=options.temperature,
+                max_tokens=options.max_tokens,
+                tools=options.tools,
+                tool_choice="none",
+            )
+        round_text: list[str] = []
+        calls: tuple[ToolCall, ...] = ()
+        async for event in backend.stream_chat(messages=messages, options=options):
+            if isinstance(event, TextDelta):
+                if event.text:
+                    round_text.append(event.text)
+                    acc.text.append(event.text)
+                    await coalescer.add(event.text)
+            elif isinstance(event, ToolCallsRequested):
+                calls = event.calls
+            elif isinstance(event, StreamEnd):
+                acc.add_usage(event.usage)
+                acc.finish_reason = event.finish_reason
+                acc.model = event.model or acc.model
+        if not calls or round_number == max_rounds:
+            return
+        await coalescer.flush()
+        acc.tools_used = True
+        outcomes = [await registry.execute(call, context) for call in calls]
+        await _db_store_tool_round(conversation=conversation, outcomes=outcomes)
+        for outcome in outcomes:
+            await publisher.publish(
+                {
+                    "type": "tool_call",
+                    "name": outcome.call.name,
+                    "arguments": outcome.arguments,
+                    "result": outcome.result,
+                }
+            )
+        messages.append(
+            {
+                "role": "assistant",
+                "content": "".join(round_text) or None,
+                "tool_calls": [o.call.as_message_part() for o in outcomes],
+            }
+        )
+        for outcome in outcomes:
+            messages.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": outcome.call.id,
+                    "content": json.dumps(outcome.result, ensure_ascii=False),
+                }
+            )
+
+
+def _first_set(*values):
+    return next(v for v in values if v is not None)
+
+
+async def _watch_for_stop(reply_id, generation: asyncio.Task) -> None:
+    """Cancel `generation` when a stop for this reply arrives from any process."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel(prefix="turnctl")
+    group = live.control_group(reply_id)
+    await layer.group_add(group, channel)
+    try:
+        if not await live.stop_requested(reply_id):
+            while True:
+                message = await layer.receive(channel)
+                if message.get("type") == "turn.stop":
+                    break
+        generation.cancel()
+    finally:
+        await layer.group_discard(group, channel)

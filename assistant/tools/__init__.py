@@ -1,0 +1,1 @@
+"""Tools the model may call. Each tool is a module registering itself in `registry`."""

@@ -1,0 +1,131 @@
+"""Starting a turn: validate, store the user's message and a pending reply, mark the
+conversation busy — all in one short transaction, before any model call.
+"""
+
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from conversations.errors import InvalidInput, TurnInProgress
+from conversations.models import Conversation, Message
+from conversations.services import conversation_create, conversation_title_from_message
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    conversation: Conversation
+    user_message: Message
+    reply: Message
+    created: bool  # False when an earlier turn with the same client_id was returned
+
+
+def validate_message_text(content: str) -> str:
+    """API.md: 1..MAX_MESSAGE_CHARS characters, not only whitespace."""
+    if not isinstance(content, str) or not content.strip():
+        raise InvalidInput("The message is empty.")
+    limit = settings.KAIWA["MAX_MESSAGE_CHARS"]
+    if len(content) > limit:
+        raise InvalidInput(f"The message is longer than {limit} characters.")
+    return content
+
+
+def turn_start(
+    *,
+    user,
+    content: str,
+    conversation: Conversation | None = None,
+    client_id: uuid.UUID | None = None,
+    system_prompt: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+) -> Turn:
+    """Persist the user's message and a pending reply; refuse a second concurrent turn.
+
+    With a `client_id` already used in this conversation, the earlier turn is returned and
+    nothing new is stored (`created` is False).
+    """
+    validate_message_text(content)
+    try:
+        return _turn_start(
+            user=user,
+            content=content,
+            conversation=conversation,
+            client_id=client_id,
+            system_prompt=system_prompt,
+            temperature=temperature,
+            max_tokens=max_tokens,
+        )
+    except IntegrityError:
+        # Two requests with the same client_id raced; the other one won. Return its turn.
+        if conversation is None or client_id is None:
+            raise
+        earlier = _earlier_turn(conversation, client_id)
+        if earlier is None:
+            raise
+        return earlier
+
+
+@transaction.atomic
+def _turn_start(*, user, content, conversation, client_id, system_prompt, temperature, max_tokens):
+    if conversation is None:
+        conversation = conversation_create(
+            owner=user,
+            system_prompt=system_prompt,
+            temperature=temperature,
+            max_tokens=max_tokens,
+        )
+    # The row lock serialises turn starts per conversation (SQLite: the IMMEDIATE transaction).
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if client_id is not None:
+        earlier = _earlier_turn(conversation, client_id)
+        if earlier is not None:
+            return earlier
+    if conversation.active_turn_id is not None:
+        raise TurnInProgress()
+
+    user_message = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.USER,
+        content=content,
+        client_id=client_id,
+    )
+    reply = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.PENDING,
+        reply_to=user_message,
+        model=conversation.model,
+    )
+    conversation.active_turn = reply
+    conversation_title_from_message(conversation=conversation, text=content)
+    conversation.save(update_fields=["active_turn", "updated_at"])
+    return Turn(conversation=conversation, user_message=user_message, reply=reply, created=True)
+
+
+def _earlier_turn(conversation: Conversation, client_id) -> Turn | None:
+    user_message = conversation.messages.filter(client_id=client_id).first()
+    if user_message is None:
+        return None
+    reply = user_message.replies.order_by("created_at").first()
+    return Turn(conversation=conversation, user_message=user_message, reply=reply, created=False)
+
+
+def turn_stop(*, conversation: Conversation) -> Message | None:
+    """Ask the running turn of this conversation to stop; returns its reply, or None.
+
+    The runner may live in another process; the request travels through the channel layer.
+    """
+    from asgiref.sync import async_to_sync
+
+    from assistant import live
+    from assistant.recovery import recover_stale_replies
+
+    recover_stale_replies(conversation_id=conversation.pk)
+    conversation.refresh_from_db(fields=["active_turn"])
+    reply = conversation.active_turn
+    if reply is None:
+        return None
+    async_to_sync(live.request_stop)(reply.pk)
+    return reply

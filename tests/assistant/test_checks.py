@@ -1,0 +1,162 @@
+"""`manage.py check` reports LLM misconfiguration by variable name; start-up refuses it."""
+
+import pytest
+from django.core import checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from assistant.checks import run_startup_checks
+
+AZURE = "assistant.backends.azure.AzureOpenAIBackend"
+OPENAI = "assistant.backends.openai.OpenAIBackend"
+DEMO = "assistant.backends.demo.DemoBackend"
+
+
+def kaiwa_messages() -> list[checks.CheckMessage]:
+    return checks.run_checks(tags=["kaiwa"])
+
+
+def only_error(messages, check_id: str) -> checks.CheckMessage:
+    matching = [m for m in messages if m.id == check_id]
+    assert len(matching) == 1, messages
+    assert matching[0].level == checks.ERROR
+    return matching[0]
+
+
+def use(settings, provider: str, *, raw: str | None = None, backend=None, **options):
+    settings.LLM_PROVIDER = provider
+    settings.LLM_PROVIDER_SETTING = provider if raw is None else raw
+    settings.LLM_BACKEND = {"BACKEND": backend, "OPTIONS": options}
+
+
+@pytest.fixture(autouse=True)
+def _development_demo(settings):
+    """Start every test from the default: development, demo chosen automatically."""
+    settings.ENVIRONMENT = "development"
+    settings.AZURE_OPENAI_ENDPOINT = ""
+    settings.AZURE_OPENAI_IMAGE_ENDPOINT = ""
+    settings.OPENAI_BASE_URL = ""
+    use(settings, "demo", raw="", backend=DEMO, token_delay=0)
+
+
+def test_default_configuration_has_no_issues():
+    assert kaiwa_messages() == []
+    run_startup_checks()  # does not raise
+
+
+def test_unknown_provider(settings):
+    use(settings, "gemini", backend="")
+
+    message = only_error(kaiwa_messages(), "kaiwa.E001")
+
+    assert "LLM_PROVIDER" in message.msg and "gemini" in message.msg
+
+
+def test_azure_endpoint_without_key(settings):
+    settings.AZURE_OPENAI_ENDPOINT = "https://kaiwa.openai.azure.com"
+    use(settings, "azure", raw="", backend=AZURE, endpoint="https://kaiwa.openai.azure.com")
+
+    message = only_error(kaiwa_messages(), "kaiwa.E002")
+
+    assert "AZURE_OPENAI_API_KEY" in message.msg
+
+
+def test_azure_chosen_without_endpoint(settings):
+    use(settings, "azure", backend=AZURE, api_key="k")
+
+    assert "AZURE_OPENAI_ENDPOINT" in only_error(kaiwa_messages(), "kaiwa.E011").msg
+
+
+def test_openai_without_key_or_base_url(settings):
+    use(settings, "openai", backend=OPENAI)
+
+    message = only_error(kaiwa_messages(), "kaiwa.E008")
+
+    assert "OPENAI_API_KEY" in message.msg and "OPENAI_BASE_URL" in message.msg
+
+
+def test_openai_with_only_a_base_url_is_fine(settings):
+    settings.OPENAI_BASE_URL = "http://ollama:11434/v1"  # a single-label docker host
+    use(settings, "openai", backend=OPENAI, base_url="http://ollama:11434/v1")
+
+    assert kaiwa_messages() == []
+
+
+@pytest.mark.parametrize(
+    "name", ["AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_IMAGE_ENDPOINT", "OPENAI_BASE_URL"]
+)
+@pytest.mark.parametrize(
+    "value", ["kaiwa.openai.azure.com", "ftp://example.com", "https://", "http://h:port/"]
+)
+def test_malformed_urls(settings, name, value):
+    setattr(settings, name, value)
+
+    messages = [m for m in kaiwa_messages() if m.id == "kaiwa.E003"]
+
+    assert len(messages) == 1 and name in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "check_id"),
+    [
+        ("LLM_DEFAULT_TEMPERATURE", 2.5, "kaiwa.E004"),
+        ("LLM_DEFAULT_TEMPERATURE", -0.1, "kaiwa.E004"),
+        ("LLM_DEFAULT_MAX_TOKENS", 0, "kaiwa.E005"),
+        ("LLM_DEFAULT_MAX_TOKENS", 16_385, "kaiwa.E005"),
+        ("LLM_REQUEST_TIMEOUT", 0, "kaiwa.E006"),
+        ("LLM_REQUEST_TIMEOUT", "thirty", "kaiwa.E006"),
+        ("LLM_MAX_RETRIES", -1, "kaiwa.E007"),
+        ("LLM_MAX_RETRIES", "many", "kaiwa.E007"),
+        ("DEMO_TOKEN_DELAY", -1, "kaiwa.E012"),
+    ],
+)
+def test_parameters_out_of_range(settings, name, value, check_id):
+    settings.LLM_MAX_TOKENS_CAP = 16_384
+    setattr(settings, name, value)
+
+    assert name in only_error(kaiwa_messages(), check_id).msg
+
+
+def test_demo_chosen_automatically_in_production_is_an_error(settings):
+    settings.ENVIRONMENT = "production"
+
+    message = only_error(kaiwa_messages(), "kaiwa.E009")
+
+    assert "LLM_PROVIDER" in message.msg
+    with pytest.raises(SystemCheckError, match="kaiwa.E009"):
+        call_command("check", "--tag", "kaiwa")
+
+
+def test_demo_chosen_explicitly_in_production_is_only_a_warning(settings):
+    settings.ENVIRONMENT = "production"
+    use(settings, "demo", raw="demo", backend=DEMO, token_delay=0)
+
+    (message,) = kaiwa_messages()
+
+    assert (message.id, message.level) == ("kaiwa.W001", checks.WARNING)
+    run_startup_checks()  # a warning does not stop the server
+
+
+def test_backend_that_cannot_be_built(settings):
+    use(settings, "demo", backend="assistant.backends.missing.Backend")
+
+    assert "could not be imported" in only_error(kaiwa_messages(), "kaiwa.E010").msg
+
+
+def test_startup_refuses_to_run_with_an_error(settings):
+    settings.LLM_DEFAULT_TEMPERATURE = 3
+
+    with pytest.raises(SystemCheckError) as caught:
+        run_startup_checks()
+
+    assert "kaiwa.E004" in str(caught.value) and "LLM_DEFAULT_TEMPERATURE" in str(caught.value)
+
+
+def test_secret_values_never_appear_in_messages(settings):
+    settings.AZURE_OPENAI_ENDPOINT = "not a url"
+    use(settings, "azure", backend=AZURE, endpoint="not a url", api_key="sk-secret-value-123")
+
+    text = "\n".join(str(m) for m in kaiwa_messages())
+
+    assert "AZURE_OPENAI_ENDPOINT" in text
+    assert "sk-secret-value-123" not in text
