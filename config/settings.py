@@ -4,6 +4,8 @@ Development and production differ only by environment variables; API.md section 
 contract for their names and defaults.
 """
 
+import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -106,7 +108,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not Django's shared in-memory test database: turn tasks and test servers
     # use other threads and processes, and only a file gives them WAL and the busy timeout.
-    _db["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    # One per test run (pid), so parallel runs on one machine never share it.
+    _db["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"kaiwa-test-{os.getpid()}.sqlite3")}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     # psycopg 3's pool: https://docs.djangoproject.com/en/stable/ref/databases/#connection-pool
     _db.setdefault("OPTIONS", {})["pool"] = {

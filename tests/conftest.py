@@ -63,3 +63,32 @@ def session_client(user) -> APIClient:
     client = APIClient(enforce_csrf_checks=True)
     client.force_login(user)
     return client
+
+
+TEST_API_KEY = "sk-test-DO-NOT-LEAK-4f9c2e7a1b"
+
+
+@pytest.fixture(autouse=True)
+def _fast_demo_backend(settings):
+    """Unless a test points the backend elsewhere: the demo backend, without its typing delay."""
+    settings.LLM_BACKEND = {
+        "BACKEND": "assistant.backends.demo.DemoBackend",
+        "OPTIONS": {"token_delay": 0},
+    }
+
+
+@pytest.fixture
+def llm_upstream(settings, fake_openai):
+    """The OpenAI backend, over the wire, against the loopback fake (2 SDK retries, 5 s timeout)."""
+    settings.LLM_BACKEND = {
+        "BACKEND": "assistant.backends.openai.OpenAIBackend",
+        "OPTIONS": {
+            "api_key": TEST_API_KEY,
+            "base_url": fake_openai.base_url,
+            "model": "gpt-test",
+            "image_model": "dall-e-3",
+            "timeout": 5,
+            "max_retries": 2,
+        },
+    }
+    return fake_openai

@@ -11,6 +11,8 @@ class _MessageTextField(serializers.CharField):
         super().__init__(trim_whitespace=False, **kwargs)
 
     def to_internal_value(self, data):
+        if not isinstance(data, str):  # DRF would quietly turn 12 into "12"
+            raise serializers.ValidationError("Must be a string.")
         value = super().to_internal_value(data)
         limit = settings.KAIWA["MAX_MESSAGE_CHARS"]
         if not value.strip():
