@@ -124,6 +124,7 @@ def server_env(upstream: FakeOpenAIServer, **extra: str) -> dict[str, str]:
             "SSE_KEEPALIVE_SECONDS": "1",
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            "KAIWA_TESTS_FAST_PASSWORD_HASHER": "true",
         }
     )
     env.update(extra)

@@ -108,7 +108,7 @@ def test_rate_limited_twice_then_success_stores_exactly_one_turn(api_client, llm
 
 ERROR_CASES = [
     # (upstream responses, HTTP status, API.md code)
-    ([rate_limit_error(retry_after="7", retry_after_ms=None)] * 3, 429, "upstream_rate_limited"),
+    ([rate_limit_error()] * 3, 429, "upstream_rate_limited"),
     ([error(500)] * 3, 502, "upstream_error"),
     ([invalid_api_key_error()], 502, "upstream_error"),
     ([azure_content_filter_error()], 422, "content_filtered"),
@@ -137,6 +137,13 @@ def test_upstream_failures_map_to_api_codes_and_keep_the_users_message(
     failed = Message.objects.get(role="assistant")
     assert failed.status == "failed" and failed.error_code == code
     assert failed.conversation.active_turn_id is None
+
+
+def test_retry_after_from_the_provider_is_passed_on(api_client, llm_upstream, settings):
+    settings.LLM_BACKEND["OPTIONS"].update(max_retries=0)
+    llm_upstream.enqueue(rate_limit_error(retry_after="7", retry_after_ms=None))
+    response = api_client.post("/api/chat/", {"message": "まだ？"}, format="json")
+    assert response.status_code == 429 and response["Retry-After"] == "7"
 
 
 def test_timeout_is_504_and_keeps_the_message(api_client, llm_upstream, settings):
