@@ -441,7 +441,9 @@ def _first_set(*values):
 async def _watch_for_stop(reply_id, generation: asyncio.Task) -> None:
     """Cancel `generation` when a stop for this reply arrives from any process."""
     layer = get_channel_layer()
-    channel = await layer.new_channel(prefix="turnctl")
+    # The default "specific." prefix matters: channels-redis reads every process-local
+    # channel of one prefix in a single loop; another prefix would wait for its lock.
+    channel = await layer.new_channel()
     group = live.control_group(reply_id)
     await layer.group_add(group, channel)
     try:

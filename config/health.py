@@ -18,7 +18,7 @@ class ChannelLayerCheck(HealthCheck):
         layer = get_channel_layer()
         if layer is None:
             raise ServiceUnavailable("No channel layer configured")
-        channel = await layer.new_channel(prefix="readyz")
+        channel = await layer.new_channel()
         probe = uuid.uuid4().hex
         try:
             await layer.send(channel, {"type": "readyz.probe", "probe": probe})

@@ -214,6 +214,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 # Personal API tokens: only a SHA-512 digest is stored (django-rest-knox).
+# knox's own migrations would create its (swapped-out, unused) AuthToken table anyway.
+MIGRATION_MODULES = {"knox": None}
 KNOX_TOKEN_MODEL = "accounts.ApiToken"  # noqa: S105 - a model label, not a secret
 REST_KNOX = {
     "AUTH_HEADER_PREFIX": "Bearer",
@@ -360,3 +362,47 @@ elif LLM_PROVIDER == "demo":
     }
 else:  # unknown: reported by the kaiwa.E001 check; get_backend() raises ImproperlyConfigured
     LLM_BACKEND = {"BACKEND": "", "OPTIONS": {}}
+
+# --- Images and web search ---
+# Generated images are decoded or downloaded at once (provider URLs expire) into the
+# "images" storage above and served only by Kaiwa's owner-only view. The timeout bounds the
+# whole download; a body larger than IMAGE_MAX_BYTES is abandoned as soon as it passes it.
+IMAGE_DOWNLOAD_TIMEOUT = _env_number("IMAGE_DOWNLOAD_TIMEOUT", 30.0, float)
+IMAGE_MAX_BYTES = _env_number("IMAGE_MAX_BYTES", 20 * 1024 * 1024, int)
+# DALL·E 3's sizes: https://platform.openai.com/docs/api-reference/images/create
+IMAGE_SIZES = env.list("IMAGE_SIZES", default=["1024x1024", "1792x1024", "1024x1792"])
+
+# Web search for the search_web tool, like EMAIL_BACKEND: SEARCH_PROVIDER picks a backend
+# (searxng, tavily or brave); unset, the tool is not offered to the model. An unknown
+# provider or a missing URL/key is reported by `manage.py check` (kaiwa.E020+). Keys go into
+# OPTIONS only. SearxNG's JSON API: https://docs.searxng.org/dev/search_api.html
+SEARCH_PROVIDER = env.str("SEARCH_PROVIDER", default="").strip().lower()
+SEARXNG_URL = env.str("SEARXNG_URL", default="").strip()
+TAVILY_BASE_URL = env.str("TAVILY_BASE_URL", default="https://api.tavily.com").strip()
+BRAVE_BASE_URL = env.str("BRAVE_BASE_URL", default="https://api.search.brave.com").strip()
+SEARCH_TIMEOUT = _env_number("SEARCH_TIMEOUT", 10.0, float)
+if SEARCH_PROVIDER == "searxng":
+    SEARCH_BACKEND = {
+        "BACKEND": "assistant.search.searxng.SearxngSearch",
+        "OPTIONS": {"url": SEARXNG_URL, "timeout": SEARCH_TIMEOUT},
+    }
+elif SEARCH_PROVIDER == "tavily":
+    SEARCH_BACKEND = {
+        "BACKEND": "assistant.search.tavily.TavilySearch",
+        "OPTIONS": {
+            "api_key": env.str("TAVILY_API_KEY", default=""),
+            "base_url": TAVILY_BASE_URL,
+            "timeout": SEARCH_TIMEOUT,
+        },
+    }
+elif SEARCH_PROVIDER == "brave":
+    SEARCH_BACKEND = {
+        "BACKEND": "assistant.search.brave.BraveSearch",
+        "OPTIONS": {
+            "api_key": env.str("BRAVE_API_KEY", default=""),
+            "base_url": BRAVE_BASE_URL,
+            "timeout": SEARCH_TIMEOUT,
+        },
+    }
+else:  # unset: no web search; unknown: reported by the kaiwa.E020 check
+    SEARCH_BACKEND = None

@@ -164,3 +164,31 @@ def session_cookie(user) -> str:
     client = Client()
     client.force_login(user)
     return f"sessionid={client.cookies['sessionid'].value}"
+
+
+def redis_available(url: str = "redis://127.0.0.1:6379/0") -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def spawn_kaiwa(django_db_blocker, upstream, transactional_db):
+    """Start extra daphne processes for one test (stopped, or killed, at its end)."""
+    started: list[KaiwaProcess] = []
+
+    def spawn(name: str, **env: str) -> KaiwaProcess:
+        with django_db_blocker.unblock():
+            process_env = server_env(upstream, **env)
+        process = KaiwaProcess(env=process_env, name=name).start()
+        started.append(process)
+        return process
+
+    upstream.clear()
+    yield spawn
+    for process in started:
+        process.stop()
+    upstream.clear()

@@ -40,7 +40,9 @@ def sse_frame(event: dict[str, Any]) -> bytes:
 async def follow_reply(reply_id, conversation_id, *, after_seq: int = 0) -> AsyncIterator[bytes]:
     """SSE bytes for one reply: what exists after `after_seq`, then live events to the end."""
     layer = get_channel_layer()
-    channel = await layer.new_channel(prefix="sse")
+    # The default "specific." prefix matters: channels-redis reads every process-local
+    # channel of one prefix in a single loop; another prefix would wait for its lock.
+    channel = await layer.new_channel()
     group = live.conversation_group(conversation_id)
     # Subscribe before reading the log, so nothing published in between is missed.
     await layer.group_add(group, channel)

@@ -100,6 +100,11 @@ def _overrides(data: dict) -> TurnOverrides:
 class ConversationMessagesView(MessageListView):
     """GET: the conversation's messages. POST: send one and get the reply when it is done."""
 
+    def get(self, request, *args, **kwargs):
+        # A reader is the moment to notice replies whose process died (they become interrupted).
+        recover_stale_replies(conversation_id=owned_conversation(request, kwargs["pk"]).pk)
+        return super().get(request, *args, **kwargs)
+
     @extend_schema(
         request=SendInputSerializer, responses={201: TurnOutputSerializer}, tags=["chat"]
     )
