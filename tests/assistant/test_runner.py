@@ -1,0 +1,58 @@
+"""The turn runner in-process: coalescing, bounded persistence, the event log."""
+
+import logging
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from assistant import live
+from assistant.runner import run_turn_and_wait
+from assistant.turns import turn_start
+from tests.factories import ConversationFactory
+from tests.fakes.openai_server import reply
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _events(message_id):
+    return async_to_sync(live.reply_events)(message_id)
+
+
+def test_fast_deltas_are_coalesced_and_still_concatenate_exactly(llm_upstream, user, settings):
+    settings.STREAM_COALESCE_MS = 30
+    text = "".join(f"t{i} " for i in range(300))
+    chunks = [f"t{i} " for i in range(300)]
+    llm_upstream.enqueue(reply(text, chunks=chunks, interval=0.001))
+    turn = turn_start(user=user, content="速く", conversation=ConversationFactory(owner=user))
+    outcome = async_to_sync(run_turn_and_wait)(turn.reply.pk)
+    assert outcome.status == "complete"
+    events = _events(turn.reply.pk)
+    deltas = [e for e in events if e["type"] == "message"]
+    assert "".join(e["content"] for e in deltas) == text
+    assert len(deltas) < len(chunks) / 3  # coalesced, not one event per token
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert events[0]["type"] == "start" and events[-1]["type"] == "done"
+    turn.reply.refresh_from_db()
+    assert turn.reply.content == text
+
+
+def test_partial_reply_is_written_about_once_a_second(llm_upstream, user, settings, caplog):
+    settings.STREAM_PERSIST_INTERVAL_SECONDS = 0.5
+    chunks = [f"w{i} " for i in range(50)]
+    llm_upstream.enqueue(reply("".join(chunks), chunks=chunks, interval=0.04))  # about 2 s
+    turn = turn_start(user=user, content="ゆっくり", conversation=ConversationFactory(owner=user))
+    with caplog.at_level(logging.INFO, logger="kaiwa.turns"):
+        async_to_sync(run_turn_and_wait)(turn.reply.pk)
+    finished = next(r for r in caplog.records if r.getMessage() == "turn_finished")
+    # 50 tokens over ~2 s: a handful of periodic writes, not one per token.
+    assert 2 <= finished.db_flushes <= 6
+    assert finished.events <= 52
+
+
+def test_the_first_delta_is_not_delayed_by_coalescing(llm_upstream, user, settings):
+    settings.STREAM_COALESCE_MS = 5000  # even with a huge window the first delta goes at once
+    llm_upstream.enqueue(reply("ab", chunks=["a", "b"], interval=0.2))
+    turn = turn_start(user=user, content="x", conversation=ConversationFactory(owner=user))
+    async_to_sync(run_turn_and_wait)(turn.reply.pk)
+    deltas = [e["content"] for e in _events(turn.reply.pk) if e["type"] == "message"]
+    assert deltas == ["a", "b"]
