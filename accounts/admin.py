@@ -1,6 +1,8 @@
 from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, UserQuota
 
 
 @admin.register(ApiToken)
@@ -15,3 +17,20 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class UserQuotaInline(admin.StackedInline):
+    model = UserQuota
+    can_delete = True
+    extra = 0
+    max_num = 1
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class KaiwaUserAdmin(UserAdmin):
+    """Django's user admin, plus the per-user daily token quota."""
+
+    inlines = [*UserAdmin.inlines, UserQuotaInline]

@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from knox.models import AbstractAuthToken
@@ -22,3 +23,25 @@ class ApiToken(AbstractAuthToken):
     def __str__(self) -> str:
         # Never the digest: the admin and logs show only the public prefix.
         return f"{self.token_key}… ({self.name or self.user})"
+
+
+class UserQuota(models.Model):
+    """A per-user override of DAILY_TOKEN_QUOTA, set by staff in the admin."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="quota",
+        verbose_name=_("user"),
+    )
+    daily_token_limit = models.PositiveIntegerField(
+        _("daily token limit"),
+        help_text=_("Prompt + completion tokens per day; 0 means unlimited."),
+    )
+
+    class Meta:
+        verbose_name = _("token quota")
+        verbose_name_plural = _("token quotas")
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.daily_token_limit}"

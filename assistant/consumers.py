@@ -14,6 +14,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from assistant import live
+from assistant.limits import send_rate_check
 from assistant.replay import closing_events, reply_if_finished
 from assistant.runner import spawn_turn
 from assistant.turns import turn_start, turn_stop
@@ -87,6 +88,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if not isinstance(content, str):
             raise InvalidInput("'content' must be a string.")
         client_id = _parse_uuid(command.get("client_id"))
+        await sync_to_async(send_rate_check)(user=self.user)
         turn = await sync_to_async(turn_start)(
             user=self.user, content=content, conversation=self.conversation, client_id=client_id
         )

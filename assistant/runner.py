@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from assistant import live
+from assistant import live, metrics
 from assistant.backends import get_backend
 from assistant.backends.base import (
     ChatOptions,
@@ -63,6 +63,7 @@ class _Accumulated:
     finish_reason: str = ""
     model: str = ""
     tools_used: bool = False
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def content(self) -> str:
@@ -136,6 +137,7 @@ class _Coalescer:
         self._pending.clear()
         self._last_sent = time.monotonic()
         await self._publisher.publish({"type": "message", "content": text})
+        metrics.DELTA_EVENTS.inc()
 
 
 class _Persister:
@@ -292,6 +294,7 @@ async def run_turn(reply_id, *, overrides: TurnOverrides | None = None) -> TurnO
         }
     )
     persister.start()
+    metrics.ACTIVE_TURNS.inc()
     error: LLMError | None = None
     try:
         await generation
@@ -308,6 +311,7 @@ async def run_turn(reply_id, *, overrides: TurnOverrides | None = None) -> TurnO
         status, error = Message.Status.FAILED, UpstreamError("The reply failed unexpectedly.")
         del exc
     finally:
+        metrics.ACTIVE_TURNS.dec()
         stop_watch.cancel()
         await persister.stop()
 
@@ -334,6 +338,9 @@ async def run_turn(reply_id, *, overrides: TurnOverrides | None = None) -> TurnO
                 "usage": stored.usage,
             }
         )
+    metrics.TURNS_FINISHED.labels(status).inc()
+    if acc.has_usage:
+        metrics.TOKENS_RELAYED.inc(acc.completion_tokens)
     logger.info(
         "turn_finished",
         extra={
@@ -393,6 +400,8 @@ async def _generate(
         async for event in backend.stream_chat(messages=messages, options=options):
             if isinstance(event, TextDelta):
                 if event.text:
+                    if not acc.text:
+                        metrics.TIME_TO_FIRST_TOKEN.observe(time.monotonic() - acc.started)
                     round_text.append(event.text)
                     acc.text.append(event.text)
                     await coalescer.add(event.text)

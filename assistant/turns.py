@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from assistant.limits import quota_check
 from conversations.errors import InvalidInput, TurnInProgress
 from conversations.models import Conversation, Message
 from conversations.services import conversation_create, conversation_title_from_message
@@ -47,6 +48,7 @@ def turn_start(
     nothing new is stored (`created` is False).
     """
     validate_message_text(content)
+    quota_check(user=user)
     try:
         return _turn_start(
             user=user,

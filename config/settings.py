@@ -205,7 +205,18 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # `?format=` belongs to the export endpoint (md|json), not to renderer selection.
     "URL_FORMAT_OVERRIDE": None,
+    # Per-user rates of the endpoints that call a model (assistant.limits.SendThrottle).
+    "DEFAULT_THROTTLE_RATES": {
+        "chat": env.str("THROTTLE_CHAT", default="30/min"),
+        "analyze": env.str("THROTTLE_ANALYZE", default="30/min"),
+        "assistant": env.str("THROTTLE_ASSISTANT", default="30/min"),
+        "images": env.str("THROTTLE_IMAGES", default="10/min"),
+    },
 }
+# Prompt + completion tokens per user per day (0 = unlimited); staff override it per user.
+DAILY_TOKEN_QUOTA = env.int("DAILY_TOKEN_QUOTA", default=500_000)
+# /metrics: with a token, `Authorization: Bearer <METRICS_TOKEN>`; without, loopback only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Kaiwa API",
     "DESCRIPTION": "Persistent LLM conversations over REST, SSE and WebSocket.",

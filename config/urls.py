@@ -3,12 +3,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config import health
+from config import health, metrics
 
 api_patterns = [
     path("", include("accounts.api.urls")),
     # assistant first: its messages view (GET list + POST send) extends the CRUD one.
     path("", include("assistant.api.urls")),
+    path("", include("assistant.api.tool_urls")),
     path("", include("conversations.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
@@ -17,6 +18,7 @@ api_patterns = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from assistant import live
 from assistant.api.serializers import ChatInputSerializer, SendInputSerializer
 from assistant.api.views import _overrides, _validated, owned_conversation, start_chat_turn
+from assistant.limits import SendThrottle
 from assistant.replay import closing_events, reply_if_finished
 from assistant.runner import TurnOverrides, spawn_turn
 from assistant.turns import Turn, turn_start
@@ -97,6 +98,9 @@ async def _spawn(reply_id, overrides) -> None:
 class ChatStreamView(APIView):
     """POST /api/chat/stream/: like /api/chat/, answered as an event stream."""
 
+    throttle_classes = [SendThrottle]
+    throttle_scope = "chat"
+
     @extend_schema(request=ChatInputSerializer, responses={200: _SSE_RESPONSE}, tags=["chat"])
     def post(self, request):
         data = _validated(ChatInputSerializer, request.data)
@@ -105,6 +109,9 @@ class ChatStreamView(APIView):
 
 class MessageStreamView(APIView):
     """POST /api/conversations/{id}/messages/stream/: send, and stream the reply."""
+
+    throttle_classes = [SendThrottle]
+    throttle_scope = "chat"
 
     @extend_schema(request=SendInputSerializer, responses={200: _SSE_RESPONSE}, tags=["chat"])
     def post(self, request, pk):

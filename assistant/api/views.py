@@ -17,6 +17,7 @@ from assistant.api.serializers import (
     TurnOutputSerializer,
 )
 from assistant.errors import error_from_stored
+from assistant.limits import SendThrottle
 from assistant.recovery import recover_stale_replies
 from assistant.runner import TurnOverrides, run_turn_and_wait
 from assistant.turns import Turn, turn_start, turn_stop
@@ -56,6 +57,9 @@ def wait_until_finished(reply: Message) -> Message:
 
 class ChatView(APIView):
     """POST /api/chat/: one message in, the whole reply out; every exchange is stored."""
+
+    throttle_classes = [SendThrottle]
+    throttle_scope = "chat"
 
     @extend_schema(request=ChatInputSerializer, responses=ChatOutputSerializer, tags=["chat"])
     def post(self, request):
@@ -99,6 +103,9 @@ def _overrides(data: dict) -> TurnOverrides:
 
 class ConversationMessagesView(MessageListView):
     """GET: the conversation's messages. POST: send one and get the reply when it is done."""
+
+    throttle_classes = [SendThrottle]
+    throttle_scope = "chat"
 
     def get(self, request, *args, **kwargs):
         # A reader is the moment to notice replies whose process died (they become interrupted).

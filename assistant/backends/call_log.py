@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
+from assistant import metrics
 from assistant.backends.base import ChatMessage, Usage
 
 logger = logging.getLogger("kaiwa.llm")
@@ -83,3 +84,7 @@ class CallLog:
             extra["prompt"] = self.prompt[:LOGGED_TEXT_CHARS]
             extra["reply"] = self.reply[:LOGGED_TEXT_CHARS]
         logger.info("llm_call", extra=extra)
+        if self.retries:
+            metrics.UPSTREAM_RETRIES.inc(self.retries)
+        if outcome not in ("ok", "cancelled"):
+            metrics.UPSTREAM_ERRORS.labels(outcome).inc()

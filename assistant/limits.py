@@ -1,0 +1,75 @@
+"""Our own limits, checked before any model call: a daily token quota and a send rate.
+
+Both answer 429 with code `throttled` (API.md) and a Retry-After.
+"""
+
+import time
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import F, Sum
+from django.utils import timezone
+from rest_framework.throttling import ScopedRateThrottle
+
+from conversations.errors import DomainError
+from conversations.models import Message
+
+
+class Throttled(DomainError):
+    code = "throttled"
+    status = 429
+    default_detail = "Too many requests; try again later."
+
+
+def _start_of_today() -> datetime:
+    return timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def daily_token_limit(user) -> int:
+    """The user's own limit if staff set one in the admin, else DAILY_TOKEN_QUOTA (0 = none)."""
+    from accounts.models import UserQuota
+
+    own = UserQuota.objects.filter(user=user).values_list("daily_token_limit", flat=True).first()
+    return settings.DAILY_TOKEN_QUOTA if own is None else own
+
+
+def tokens_used_today(user) -> int:
+    used = Message.objects.filter(
+        conversation__owner=user, created_at__gte=_start_of_today()
+    ).aggregate(total=Sum(F("prompt_tokens") + F("completion_tokens")))["total"]
+    return used or 0
+
+
+def quota_check(*, user) -> None:
+    """Refuse a model call when the user's tokens today reached their daily quota."""
+    limit = daily_token_limit(user)
+    if limit and tokens_used_today(user) >= limit:
+        midnight = _start_of_today() + timedelta(days=1)
+        raise Throttled(
+            f"The daily token quota ({limit} tokens) is used up; it resets at midnight.",
+            retry_after=(midnight - timezone.localtime()).total_seconds(),
+        )
+
+
+def send_rate_check(*, user, scope: str = "chat") -> None:
+    """A fixed-window rate limit for sends that bypass DRF (the WebSocket)."""
+    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(scope)
+    if not rate:
+        return
+    limit, window = ScopedRateThrottle().parse_rate(rate)
+    now = time.time()
+    bucket = int(now // window)
+    key = f"kaiwa:rate:{scope}:{user.pk}:{bucket}"
+    cache.add(key, 0, timeout=window + 1)
+    if cache.incr(key) > limit:
+        raise Throttled(retry_after=window - (now % window))
+
+
+class SendThrottle(ScopedRateThrottle):
+    """DRF's scoped throttle per user, for the unsafe methods only (reading is never limited)."""
+
+    def allow_request(self, request, view) -> bool:
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return True
+        return super().allow_request(request, view)
