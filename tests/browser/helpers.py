@@ -1,0 +1,39 @@
+"""Small helpers shared by the browser tests."""
+
+from tests.fakes.openai_server import reply
+
+LAST_REPLY = "#message-list .message--assistant >> nth=-1"
+
+
+def slow_reply(text: str, *, size: int = 4, interval: float = 0.05):
+    """A streamed reply of `text` in chunks of `size` characters, `interval` seconds apart."""
+    chunks = [text[i : i + size] for i in range(0, len(text), size)]
+    return reply(text, chunks=chunks, interval=interval)
+
+
+def numbered(prefix: str, count: int) -> str:
+    """'語00 語01 …': text whose every piece is distinct, so gaps and repeats show."""
+    return "".join(f"{prefix}{i:02d} " for i in range(count))
+
+
+async def send(page, text: str) -> None:
+    await page.fill("#composer-input", text)
+    await page.press("#composer-input", "Enter")
+
+
+async def wait_for_reply_text(page, fragment: str, *, status: str | None = None) -> None:
+    """Wait until the newest reply's text contains `fragment` (and has `status`, if given)."""
+    await page.wait_for_function(
+        """([fragment, status]) => {
+            const replies = document.querySelectorAll('#message-list .message--assistant');
+            const last = replies[replies.length - 1];
+            if (!last) return false;
+            if (status && last.dataset.status !== status) return false;
+            return last.querySelector('[data-body]').textContent.includes(fragment);
+        }""",
+        arg=[fragment, status],
+    )
+
+
+async def reply_text(page) -> str:
+    return (await page.locator(LAST_REPLY).locator("[data-body]").inner_text()).strip()
