@@ -238,3 +238,27 @@ async def test_enter_that_confirms_an_ime_conversion_does_not_send(
     assert await page.input_value("#composer-input") == ""
     assert upstream.chat_requests()[-1].messages[-1]["content"] == "日本語\n二行目"
     browsing.watch.assert_clean()
+
+
+async def test_tool_calls_are_shown_compactly(browsing, upstream, page_user, conversation):
+    from tests.fakes.openai_server import tool_calls
+
+    upstream.enqueue(tool_calls([("save_note", {"title": "牛乳", "content": "2本買う"})]))
+    upstream.enqueue(slow_reply("メモに保存しました。", interval=0.01))
+    await browsing.login_as(page_user)
+    page = browsing.page
+    await page.goto(f"/c/{conversation.id}/")
+    await send(page, "牛乳を2本買うとメモして")
+    await expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
+    call = page.locator("#message-list .message--tools .tool-call")
+    await expect(call.locator("[data-tool-name]")).to_have_text("save_note")
+    await expect(call.locator("[data-tool-summary]")).to_contain_text("title: 牛乳")
+    live_summary = await call.locator("[data-tool-summary]").inner_text()
+
+    # The page rendered by the server shows the same row, before the reply.
+    await page.reload()
+    rows = page.locator("#message-list > li")
+    await expect(rows).to_have_count(3)
+    assert await rows.nth(1).get_attribute("data-role") == "tools"
+    await expect(call.locator("[data-tool-summary]")).to_have_text(live_summary)
+    browsing.watch.assert_clean()
