@@ -6,6 +6,7 @@ secret. `run_startup_checks()` lets the ASGI entry point refuse to start on an e
 
 import logging
 import numbers
+import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -222,3 +223,118 @@ def run_startup_checks() -> None:
         raise SystemCheckError(
             "The LLM configuration has errors; the server will not start.\n" + _format(errors)
         )
+
+
+# --- Images and web search -------------------------------------------------------------
+
+SEARCH_PROVIDERS = ("searxng", "tavily", "brave")
+
+
+def _search_options() -> dict[str, Any]:
+    config = getattr(settings, "SEARCH_BACKEND", None)
+    options = config.get("OPTIONS") if isinstance(config, dict) else None
+    return options if isinstance(options, dict) else {}
+
+
+@register(TAG)
+def check_search(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """SEARCH_PROVIDER known, with the URL or key its provider needs."""
+    provider = getattr(settings, "SEARCH_PROVIDER", "")
+    if not provider:
+        return []  # no web search: the search_web tool is simply not offered
+    if provider not in SEARCH_PROVIDERS:
+        return [
+            Error(
+                f"SEARCH_PROVIDER={provider!r} is not a known search provider.",
+                hint="Use searxng, tavily or brave, or leave SEARCH_PROVIDER unset to offer "
+                "no web search.",
+                id="kaiwa.E020",
+            )
+        ]
+    errors: list[CheckMessage] = []
+    options = _search_options()
+    if provider == "searxng":
+        url = getattr(settings, "SEARXNG_URL", "")
+        if not url:
+            errors.append(
+                Error(
+                    "SEARCH_PROVIDER=searxng but SEARXNG_URL is not set.",
+                    hint="Set SEARXNG_URL to your SearxNG instance, e.g. http://localhost:8888 "
+                    "(with the json format enabled in its settings.yml).",
+                    id="kaiwa.E021",
+                )
+            )
+        elif not (isinstance(url, str) and _is_http_url(url)):
+            errors.append(
+                Error(f"SEARXNG_URL is not a valid http(s) URL: {url!r}.", id="kaiwa.E021")
+            )
+    key_names = {
+        "tavily": ("TAVILY_API_KEY", "kaiwa.E022"),
+        "brave": ("BRAVE_API_KEY", "kaiwa.E023"),
+    }
+    if provider in key_names and not options.get("api_key"):
+        name, check_id = key_names[provider]
+        errors.append(Error(f"SEARCH_PROVIDER={provider} but {name} is not set.", id=check_id))
+    base_names = {"tavily": "TAVILY_BASE_URL", "brave": "BRAVE_BASE_URL"}
+    if provider in base_names:
+        name = base_names[provider]
+        value = getattr(settings, name, "")
+        if not (isinstance(value, str) and _is_http_url(value)):
+            errors.append(Error(f"{name} is not a valid http(s) URL: {value!r}.", id="kaiwa.E024"))
+    timeout = _number(getattr(settings, "SEARCH_TIMEOUT", 10))
+    if timeout is None or timeout <= 0:
+        errors.append(
+            Error(
+                "SEARCH_TIMEOUT must be a number of seconds greater than 0, not "
+                f"{getattr(settings, 'SEARCH_TIMEOUT', None)!r}.",
+                id="kaiwa.E025",
+            )
+        )
+    if not errors:
+        from assistant.search import build_search_backend
+
+        try:
+            build_search_backend(getattr(settings, "SEARCH_BACKEND", None))
+        except ImproperlyConfigured as exc:
+            errors.append(Error(f"SEARCH_BACKEND cannot be built: {exc}", id="kaiwa.E026"))
+    return errors
+
+
+@register(TAG)
+def check_images(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Image download limits and sizes."""
+    errors: list[CheckMessage] = []
+    timeout = _number(getattr(settings, "IMAGE_DOWNLOAD_TIMEOUT", 30))
+    if timeout is None or timeout <= 0:
+        errors.append(
+            Error(
+                "IMAGE_DOWNLOAD_TIMEOUT must be a number of seconds greater than 0, not "
+                f"{getattr(settings, 'IMAGE_DOWNLOAD_TIMEOUT', None)!r}.",
+                id="kaiwa.E027",
+            )
+        )
+    max_bytes = getattr(settings, "IMAGE_MAX_BYTES", 1)
+    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1:
+        errors.append(
+            Error(
+                f"IMAGE_MAX_BYTES must be a positive integer (bytes), not {max_bytes!r}.",
+                id="kaiwa.E028",
+            )
+        )
+    sizes = getattr(settings, "IMAGE_SIZES", None)
+    if (
+        not isinstance(sizes, list | tuple)
+        or not sizes
+        or not all(isinstance(s, str) and _SIZE_RE.fullmatch(s) for s in sizes)
+    ):
+        errors.append(
+            Error(
+                f"IMAGE_SIZES must be a non-empty list of WIDTHxHEIGHT sizes, not {sizes!r}.",
+                hint="For example 1024x1024,1792x1024,1024x1792.",
+                id="kaiwa.E029",
+            )
+        )
+    return errors
+
+
+_SIZE_RE = re.compile(r"[1-9][0-9]{1,4}x[1-9][0-9]{1,4}")

@@ -235,12 +235,26 @@ def _tool_summary(messages: list[ChatMessage]) -> str:
         if message.get("role") != "tool":
             break
         name = names.get(str(message.get("tool_call_id")), "tool")
-        lines.append(f"- {name}: {_snippet(message_text(message.get('content')), 120)}")
+        content = message_text(message.get("content"))
+        embed = _markdown_of(content)
+        if embed:  # a generated image: show it, as a real model would
+            lines.append(f"\n{embed}\n")
+        lines.append(f"- {name}: {_snippet(content, 120)}")
     lines.reverse()
     return (
         f"{LABEL} ツールを実行しました。結果は次のとおりです。/ The tool ran; its result:\n"
         + "\n".join(lines)
     )
+
+
+def _markdown_of(content: str) -> str:
+    """The `markdown` a tool result offers for embedding (generate_image's image), if any."""
+    try:
+        result = json.loads(content)
+    except ValueError:
+        return ""
+    embed = result.get("markdown") if isinstance(result, dict) else None
+    return embed if isinstance(embed, str) and embed.startswith("![") else ""
 
 
 def _without_trigger(text: str, tool: str) -> str:

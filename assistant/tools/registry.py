@@ -127,4 +127,9 @@ def _load_builtin_tools() -> None:
         import_module(module)
 
 
-BUILTIN_TOOL_MODULES: list[str] = []
+BUILTIN_TOOL_MODULES: list[str] = [
+    "assistant.tools.analyze_text",
+    "assistant.tools.save_note",
+    "assistant.tools.generate_image",
+    "assistant.tools.search_web",
+]

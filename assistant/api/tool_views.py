@@ -1,0 +1,154 @@
+"""Analyze, smart assistant and images endpoints: thin — validate, call one service, shape."""
+
+from asgiref.sync import async_to_sync
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from assistant.analysis import text_analyze
+from assistant.api.tool_serializers import (
+    AnalyzeInputSerializer,
+    AnalyzeOutputSerializer,
+    AssistantInputSerializer,
+    AssistantOutputSerializer,
+    ImageInputSerializer,
+    ImageOutputSerializer,
+)
+from assistant.images import image_generate
+from assistant.limits import SendThrottle
+from assistant.models import IMAGE_CONTENT_TYPES, GeneratedImage
+from assistant.smart_assistant import assistant_ask
+from conversations.api.pagination import NewestFirstCursorPagination
+
+_UPSTREAM_ERRORS = {
+    502: OpenApiResponse(description="upstream_error: the model's answer was unusable"),
+    503: OpenApiResponse(description="llm_not_configured / upstream_unavailable"),
+    504: OpenApiResponse(description="upstream_timeout"),
+}
+
+
+def _validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class AnalyzeView(APIView):
+    """POST /api/analyze/: sentiment, intent, confidence and keywords of a text (not stored)."""
+
+    throttle_classes = [SendThrottle]
+    throttle_scope = "analyze"
+
+    @extend_schema(
+        request=AnalyzeInputSerializer,
+        responses={200: AnalyzeOutputSerializer, **_UPSTREAM_ERRORS},
+        tags=["tools"],
+    )
+    def post(self, request):
+        data = _validated(AnalyzeInputSerializer, request.data)
+        analysis = async_to_sync(text_analyze)(user=request.user, text=data["text"])
+        return Response(analysis.as_dict())
+
+
+class AssistantView(APIView):
+    """POST /api/assistant/: one message; the model may call a tool. Stored as a conversation."""
+
+    throttle_classes = [SendThrottle]
+    throttle_scope = "assistant"
+
+    @extend_schema(
+        request=AssistantInputSerializer,
+        responses={200: AssistantOutputSerializer, **_UPSTREAM_ERRORS},
+        tags=["tools"],
+    )
+    def post(self, request):
+        data = _validated(AssistantInputSerializer, request.data)
+        answer = assistant_ask(user=request.user, message=data["message"])
+        return Response(
+            {
+                "function_used": answer.function_used,
+                "arguments": answer.arguments,
+                "result": answer.result,
+                "response": answer.response,
+                "conversation_id": answer.conversation.pk,
+                "message_id": answer.reply.pk,
+            }
+        )
+
+
+class ImagesCursorPagination(NewestFirstCursorPagination):
+    ordering = ("-created_at", "-id")
+
+
+@extend_schema(tags=["images"])
+class ImageViewSet(viewsets.GenericViewSet):
+    """The requesting user's generated images; anyone else's answer 404."""
+
+    serializer_class = ImageOutputSerializer
+    pagination_class = ImagesCursorPagination
+    throttle_classes = [SendThrottle]  # generating only; reading is never limited
+    throttle_scope = "images"
+    lookup_value_converter = "uuid"
+
+    def get_queryset(self):
+        return GeneratedImage.objects.for_user(self.request.user).order_by("-created_at", "-id")
+
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ImageOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=ImageInputSerializer,
+        responses={201: ImageOutputSerializer, **_UPSTREAM_ERRORS},
+    )
+    def create(self, request):
+        data = _validated(ImageInputSerializer, request.data)
+        image = image_generate(user=request.user, prompt=data["prompt"], size=data["size"])
+        return Response(ImageOutputSerializer(image).data, status=status.HTTP_201_CREATED)
+
+    def retrieve(self, request, pk=None):
+        return Response(ImageOutputSerializer(self.get_object()).data)
+
+
+class ImageFileView(APIView):
+    """GET /api/images/{id}/file/: the bytes, for their owner only.
+
+    Anonymous clients get 404 too (not 401): the URL reveals nothing about whether the
+    image exists. Token and session authentication both work, so <img> tags in the browser
+    and API clients can fetch it.
+    """
+
+    permission_classes = [AllowAny]
+
+    def perform_content_negotiation(self, request, force=False):
+        # An <img> asks for image/*; the only other answer is a JSON error, so never 406.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        responses={(200, content_type): OpenApiTypes.BINARY for content_type in IMAGE_CONTENT_TYPES}
+        | {404: OpenApiResponse(description="not_found: not yours, or no such image")},
+        tags=["images"],
+    )
+    def get(self, request, pk):
+        image = GeneratedImage.objects.for_user(request.user).filter(pk=pk).first()
+        if image is None:
+            raise Http404
+        try:
+            handle = image.file.open("rb")
+        except FileNotFoundError:
+            raise Http404 from None
+        extension = IMAGE_CONTENT_TYPES.get(image.content_type, "bin")
+        response = FileResponse(
+            handle,
+            content_type=image.content_type,
+            as_attachment=False,
+            filename=f"image-{image.pk}.{extension}",
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        # Owner-only: browsers may keep it, shared caches must not.
+        response["Cache-Control"] = "private, max-age=86400"
+        return response

@@ -1,0 +1,150 @@
+"""What every search backend offers: `search()` returning titles, URLs and snippets.
+
+Every failure (timeout, connection, HTTP status, unreadable answer) is a `SearchError`
+whose sentence the model reads as the tool's error; it never contains a key.
+"""
+
+import asyncio
+import html
+import logging
+import re
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx2
+
+logger = logging.getLogger("kaiwa.search")
+
+TITLE_CHARS = 300
+SNIPPET_CHARS = 500
+_TAG_RE = re.compile(r"<[^>]*>")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    title: str
+    url: str
+    snippet: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+class SearchError(Exception):
+    """A search that failed; `detail` is a sentence for the model (and the logs)."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(detail)
+
+
+def _plain(text: Any, limit: int) -> str:
+    """Provider text as one plain line: tags (Brave's <strong>) and entities removed."""
+    if not isinstance(text, str):
+        return ""
+    flat = " ".join(html.unescape(_TAG_RE.sub("", text)).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def make_result(*, title: Any, url: Any, snippet: Any) -> SearchResult | None:
+    """A cleaned result, or None when its URL is not http(s) (nothing else is worth a link)."""
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+        return None
+    return SearchResult(
+        title=_plain(title, TITLE_CHARS) or url,
+        url=url,
+        snippet=_plain(snippet, SNIPPET_CHARS),
+    )
+
+
+def collect(items: Any, max_results: int, **fields: str) -> list[SearchResult]:
+    """Results from a provider's list of dicts; `fields` maps title/url/snippet to its keys."""
+    results: list[SearchResult] = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        result = make_result(**{ours: item.get(theirs) for ours, theirs in fields.items()})
+        if result is not None:
+            results.append(result)
+        if len(results) >= max_results:
+            break
+    return results
+
+
+class SearchBackend:
+    """Base class: subclasses implement `search()` with `_request()`."""
+
+    provider: ClassVar[str] = "search"
+    # The variable that holds the key, named in errors (never the key itself).
+    API_KEY_SETTING: ClassVar[str | None] = None
+
+    def __init__(self, *, timeout: float = 10.0) -> None:
+        self.timeout = float(timeout)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"  # never the options: they may hold a key
+
+    async def search(self, *, query: str, max_results: int) -> list[SearchResult]:
+        """Up to `max_results` results for `query`; SearchError on any failure."""
+        raise NotImplementedError
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """One HTTP call within `timeout` seconds overall; its JSON body."""
+        started = time.monotonic()
+        outcome = "error"
+        try:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    async with httpx2.AsyncClient(timeout=self.timeout) as client:
+                        response = await client.request(
+                            method, url, params=params, json=json, headers=headers
+                        )
+            except (TimeoutError, httpx2.TimeoutException):
+                outcome = "timeout"
+                raise SearchError(
+                    f"The web search ({self.provider}) did not answer within {self.timeout:g} s."
+                ) from None
+            except httpx2.HTTPError:
+                outcome = "unavailable"
+                raise SearchError(
+                    f"The web search ({self.provider}) could not be reached."
+                ) from None
+            if response.status_code != 200:
+                outcome = f"http_{response.status_code}"
+                raise SearchError(self._status_detail(response.status_code))
+            try:
+                body = response.json()
+            except ValueError:
+                raise SearchError(
+                    f"The web search ({self.provider}) did not answer with JSON."
+                ) from None
+            outcome = "ok"
+            return body
+        finally:
+            # Never the URL's query or headers: they carry the user's words and the key.
+            logger.info(
+                "search_call",
+                extra={
+                    "provider": self.provider,
+                    "latency_ms": round((time.monotonic() - started) * 1000),
+                    "outcome": outcome,
+                },
+            )
+
+    def _status_detail(self, status: int) -> str:
+        detail = f"The web search ({self.provider}) answered HTTP {status}."
+        if status in (401, 403) and self.API_KEY_SETTING:
+            detail += f" It rejected the key; check {self.API_KEY_SETTING}."
+        elif status == 429:
+            detail += " It is rate-limiting requests; try again later."
+        return detail

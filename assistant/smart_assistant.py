@@ -1,0 +1,82 @@
+"""POST /api/assistant/ (the seed's smart assistant): one message, the model picks a tool.
+
+The exchange is an ordinary turn in a new conversation (tool_choice "auto", the usual
+round limit), stored like any other; the answer is read back from the stored messages.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import async_to_sync
+
+from assistant.runner import run_turn_and_wait
+from assistant.turns import turn_start
+from conversations.models import Conversation, Message
+
+SYSTEM_PROMPT = (
+    "あなたは多機能なAIアシスタントです。"
+    "適切なツールを使用して、ユーザーのリクエストに応えてください。"
+)
+TEMPERATURE = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantAnswer:
+    conversation: Conversation
+    reply: Message
+    function_used: str | None  # the first tool the model called, None if it only answered
+    arguments: Any
+    result: Any
+    response: str
+
+
+def assistant_ask(*, user: Any, message: str) -> AssistantAnswer:
+    """Run one turn for `message` in a new conversation; raise the turn's error if it failed."""
+    turn = turn_start(
+        user=user, content=message, system_prompt=SYSTEM_PROMPT, temperature=TEMPERATURE
+    )
+    outcome = async_to_sync(run_turn_and_wait)(turn.reply.pk)
+    if outcome.error is not None:
+        raise outcome.error
+    messages = list(turn.conversation.messages.order_by("created_at", "id"))
+    reply = next(m for m in messages if m.pk == turn.reply.pk)
+    function_used, arguments, result = _first_tool_use(messages)
+    return AssistantAnswer(
+        conversation=turn.conversation,
+        reply=reply,
+        function_used=function_used,
+        arguments=arguments,
+        result=result,
+        response=reply.content,
+    )
+
+
+def _first_tool_use(messages: list[Message]) -> tuple[str | None, Any, Any]:
+    """Name, arguments and result of the first stored tool call (Nones when there is none)."""
+    call = next(
+        (m.tool_calls[0] for m in messages if m.role == Message.Role.ASSISTANT and m.tool_calls),
+        None,
+    )
+    if not isinstance(call, dict):
+        return None, None, None
+    function = call.get("function") or {}
+    result_message = next(
+        (m for m in messages if m.role == Message.Role.TOOL and m.tool_call_id == call.get("id")),
+        None,
+    )
+    return (
+        function.get("name"),
+        _json_or_text(function.get("arguments")),
+        _json_or_text(result_message.content) if result_message else None,
+    )
+
+
+def _json_or_text(text: Any) -> Any:
+    """Parsed JSON; the raw text when the model produced something that is not JSON."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
