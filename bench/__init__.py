@@ -1,0 +1,1 @@
+"""The relay benchmark (`python -m bench`, `make bench`); see bench/run.py and README.md."""

@@ -1,0 +1,157 @@
+"""CPU and memory of processes from /proc (Linux), and a description of the machine.
+
+No psutil: /proc/<pid>/stat gives user+system CPU time (all threads), /proc/<pid>/status
+the resident set (VmRSS) and its high-water mark (VmHWM), /proc/stat the whole machine's
+busy time — enough to see who used the two cores during a run.
+"""
+
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def memory_kib(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) in KiB (0, 0 if the process is gone)."""
+    rss = hwm = 0
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("VmHWM:"):
+                    hwm = int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return rss, hwm
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent not idle (all cores), since boot."""
+    with open("/proc/stat", encoding="ascii") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return (sum(values[:8]) - idle) / CLOCK_TICKS
+
+
+def pids_named(*names: str) -> list[int]:
+    """Processes whose command name is one of `names` (e.g. the PostgreSQL backends)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm", encoding="utf-8", errors="replace") as f:
+                if f.read().strip() in names:
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+@dataclass
+class CpuWindow:
+    """CPU used by groups of processes (and the whole machine) between start() and stop()."""
+
+    groups: dict[str, list[int]]
+    # group -> a function listing its processes now (e.g. the database's backends)
+    dynamic: dict[str, Callable[[], list[int]]] = field(default_factory=dict)
+    before: dict[str, dict[int, float]] = field(default_factory=dict)
+    used: dict[str, float] = field(default_factory=dict)
+    machine: float = 0.0
+    wall: float = 0.0
+
+    def _snapshot(self) -> dict[str, dict[int, float]]:
+        snap = {name: {pid: cpu_seconds(pid) for pid in pids} for name, pids in self.groups.items()}
+        for name, list_pids in self.dynamic.items():
+            snap[name] = {pid: cpu_seconds(pid) for pid in list_pids()}
+        return snap
+
+    def start(self) -> None:
+        self.before = self._snapshot()
+        self._machine0 = machine_busy_seconds()
+        self._t0 = time.monotonic()
+
+    def stop(self) -> None:
+        after = self._snapshot()
+        self.wall = time.monotonic() - self._t0
+        self.machine = machine_busy_seconds() - self._machine0
+        for name, now in after.items():
+            was = self.before.get(name, {})
+            # A process born inside the window counts from zero.
+            self.used[name] = sum(max(0.0, cpu - was.get(pid, 0.0)) for pid, cpu in now.items())
+        self.used["other"] = max(0.0, self.machine - sum(self.used.values()))
+
+
+def describe_machine() -> dict:
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_kib = 0
+    with open("/proc/meminfo", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    try:
+        loadavg = open("/proc/loadavg", encoding="ascii").read().split()[:3]  # noqa: SIM115
+    except OSError:
+        loadavg = []
+    return {
+        "cpu": model or platform.processor() or "unknown",
+        "cores": os.cpu_count(),
+        "ram_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgresql": _version(["psql", "--version"], r"(\d+\.\d+)"),
+        "redis": _version(["redis-server", "--version"], r"v=(\S+)"),
+        "load_average_at_start": loadavg,
+        "executable": sys.executable,
+    }
+
+
+def _version(command: list[str], pattern: str) -> str:
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    match = re.search(pattern, out)
+    return match.group(1) if match else ""
+
+
+def wait_until_quiet(max_busy_cores: float, max_wait: float, sample: float = 2.0) -> float:
+    """Wait (at most `max_wait` s) for the machine's busy CPU to fall below
+    `max_busy_cores`, averaged over `sample` s; returns the last measured load in cores.
+
+    Other work on a shared machine (test suites, browsers) competes for the same cores;
+    starting a measurement while it runs mostly measures that work.
+    """
+    deadline = time.monotonic() + max_wait
+    while True:
+        before = machine_busy_seconds()
+        time.sleep(sample)
+        busy = (machine_busy_seconds() - before) / sample
+        if busy <= max_busy_cores or time.monotonic() >= deadline:
+            return busy

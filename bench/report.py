@@ -1,0 +1,333 @@
+"""The benchmark's Markdown report (the JSON beside it holds every figure)."""
+
+from typing import Any
+
+TTFT_TARGET_MS = 25.0
+TTFT_TARGET_N = 200
+ZERO_LOSS_N = 500
+
+
+def _ms(seconds: float | None, signed: bool = False) -> str:
+    if seconds is None:
+        return "–"
+    value = seconds * 1000
+    return f"{value:+.1f}" if signed else f"{value:.1f}"
+
+
+def _f(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _errors_cell(level: dict) -> str:
+    k = level["kaiwa"]
+    stored = level["stored"]
+    bad_store = stored["replies_not_equal_to_stream"] + stored["conversations_still_busy"]
+    return (
+        f"{k['errors']} / {k['lost_tokens']}"
+        + (f" ({k['mismatched_replies']} replies differ)" if k["mismatched_replies"] else "")
+        + (f"; {bad_store} stored wrong" if bad_store else "")
+    )
+
+
+def _writes_cell(db: dict) -> str:
+    if db["statements_mean"] is None:
+        return "–"
+    return (
+        f"{db['statements_mean']:.1f} stmts · {db['transactions_mean']:.1f} txns "
+        f"(≤ {db['budget_mean']:.1f})"
+    )
+
+
+def contended(level: dict, result: dict) -> bool:
+    """Other work on the machine used more than the quiet threshold during a measurement."""
+    limit = max(0.3, result["settings"].get("quiet_cores", 0.3))
+    cpu = level["cpu"]
+    return max(cpu["other_cores_during_kaiwa"], cpu["other_cores_during_direct"]) > limit
+
+
+def summary_rows(result: dict) -> list[list[str]]:
+    rows = []
+    for config in result["configs"]:
+        for level in config["levels"]:
+            added = level["added"]
+            rows.append(
+                [
+                    config["label"],
+                    str(level["n"]) + (" †" if contended(level, result) else ""),
+                    f"{_ms(added['added_ttft_p50'], True)} / {_ms(added['added_ttft_p99'], True)}",
+                    _ms(added["added_gap_p99"], True),
+                    _f(added["total_ratio"], 3),
+                    _f(level["cpu"]["daphne_per_1000_tokens"], 3),
+                    " + ".join(f"{m:.0f}" for m in level["memory"]["peak_rss_mib"]),
+                    _writes_cell(level["db"]),
+                    _errors_cell(level),
+                ]
+            )
+    return rows
+
+
+SUMMARY_HEADER = [
+    "configuration",
+    "N",
+    "added TTFT p50 / p99 (ms)",
+    "added gap p99 (ms)",
+    "total time ×",
+    "CPU s / 1k tokens",
+    "peak RSS (MiB)",
+    "DB writes / turn (budget 3 + 1/s)",
+    "errors / lost tokens",
+]
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def targets(result: dict) -> list[dict[str, Any]]:
+    out = []
+    for config in result["configs"]:
+        by_n = {level["n"]: level for level in config["levels"]}
+        if TTFT_TARGET_N in by_n:
+            value = by_n[TTFT_TARGET_N]["added"]["added_ttft_p99"]
+            out.append(
+                {
+                    "target": f"added TTFT p99 ≤ {TTFT_TARGET_MS:g} ms at N={TTFT_TARGET_N}",
+                    "configuration": config["label"],
+                    "value": f"{_ms(value, True)} ms",
+                    "met": value is not None and value * 1000 <= TTFT_TARGET_MS,
+                }
+            )
+        over_s = sum(lv["db"]["turns_over_budget_statements"] for lv in config["levels"])
+        over_t = sum(lv["db"]["turns_over_budget_transactions"] for lv in config["levels"])
+        turns = sum(lv["db"]["turns_logged"] for lv in config["levels"])
+        out.append(
+            {
+                "target": "DB writes per turn ≤ 3 + 1 per second of streaming",
+                "configuration": config["label"],
+                "value": (
+                    f"statements: {over_s}/{turns} turns over; "
+                    f"transactions: {over_t}/{turns} turns over"
+                ),
+                "met": over_t == 0,
+                "note": "met counting write transactions; "
+                + ("met" if over_s == 0 else "not met")
+                + " counting write statements",
+            }
+        )
+        if ZERO_LOSS_N in by_n:
+            level = by_n[ZERO_LOSS_N]
+            k = level["kaiwa"]
+            stored = level["stored"]
+            bad = (
+                k["errors"]
+                + k["lost_tokens"]
+                + k["duplicated_tokens"]
+                + k["mismatched_replies"]
+                + stored["replies_not_equal_to_stream"]
+                + level["db"]["server_error_lines"]
+            )
+            out.append(
+                {
+                    "target": f"zero errors and zero lost tokens at N={ZERO_LOSS_N}",
+                    "configuration": config["label"],
+                    "value": (
+                        f"{k['errors']} errors, {k['lost_tokens']} lost, "
+                        f"{k['duplicated_tokens']} duplicated, "
+                        f"{k['mismatched_replies']} replies differ, "
+                        f"{stored['replies_not_equal_to_stream']} stored replies differ, "
+                        f"{level['db']['server_error_lines']} server error lines"
+                    ),
+                    "met": bad == 0,
+                }
+            )
+    return out
+
+
+def _detail(config: dict) -> str:
+    levels = config["levels"]
+    header = ["", *(f"N={lv['n']}" for lv in levels)]
+
+    def row(name, fn):
+        return [name, *(fn(lv) for lv in levels)]
+
+    def pair(a, b, fmt=_ms):
+        return f"{fmt(a)} / {fmt(b)}"
+
+    def cpu_used(window: dict, keys) -> str:
+        return " · ".join(f"{k} {window.get(k, 0):.2f}" for k in keys)
+
+    rows = [
+        row(
+            "TTFT p50 / p99, direct (ms)",
+            lambda lv: pair(lv["direct"]["ttft_p50"], lv["direct"]["ttft_p99"]),
+        ),
+        row(
+            "TTFT p50 / p99, Kaiwa (ms)",
+            lambda lv: pair(lv["kaiwa"]["ttft_p50"], lv["kaiwa"]["ttft_p99"]),
+        ),
+        row(
+            "Kaiwa TTFT phases p50 / p99 (ms): send → user_message → start → first delta",
+            lambda lv: " → ".join(
+                pair(ph["p50"], ph["p99"]) for ph in lv["kaiwa"]["ttft_phases"].values()
+            ),
+        ),
+        row(
+            "TTFT max, direct / Kaiwa (ms)",
+            lambda lv: pair(lv["direct"]["ttft_max"], lv["kaiwa"]["ttft_max"]),
+        ),
+        row(
+            "gap p50 / p99, direct (ms)",
+            lambda lv: pair(lv["direct"]["gap_p50"], lv["direct"]["gap_p99"]),
+        ),
+        row(
+            "gap p50 / p99, Kaiwa (ms)",
+            lambda lv: pair(lv["kaiwa"]["gap_p50"], lv["kaiwa"]["gap_p99"]),
+        ),
+        row(
+            "total mean, direct / Kaiwa (s)",
+            lambda lv: pair(
+                lv["direct"]["total_mean"], lv["kaiwa"]["total_mean"], lambda v: _f(v, 3)
+            ),
+        ),
+        row(
+            "delta frames per reply, Kaiwa", lambda lv: _f(lv["kaiwa"]["frames_per_reply_mean"], 1)
+        ),
+        row(
+            "CPU s in Kaiwa window",
+            lambda lv: (
+                cpu_used(
+                    lv["cpu"]["during_kaiwa"],
+                    ("daphne", "upstream", "load", "database", "redis", "other"),
+                )
+                + f" (wall {lv['cpu']['kaiwa_window_seconds']:.1f} s)"
+            ),
+        ),
+        row(
+            "CPU s in direct window",
+            lambda lv: (
+                cpu_used(lv["cpu"]["during_direct"], ("upstream", "load", "other"))
+                + f" (wall {lv['cpu']['direct_window_seconds']:.1f} s)"
+            ),
+        ),
+        row(
+            "machine busy before direct / Kaiwa (cores)",
+            lambda lv: pair(
+                lv["cpu"]["busy_cores_before_direct"],
+                lv["cpu"]["busy_cores_before_kaiwa"],
+                lambda v: _f(v, 2),
+            ),
+        ),
+        row(
+            "RSS idle → peak (MiB)",
+            lambda lv: (
+                " + ".join(
+                    f"{a:.0f} → {b:.0f}"
+                    for a, b in zip(
+                        lv["memory"]["idle_rss_mib"], lv["memory"]["peak_rss_mib"], strict=True
+                    )
+                )
+                + f" ({lv['memory']['per_turn_kib']:.0f} KiB/turn)"
+            ),
+        ),
+        row(
+            "flushes per turn, mean (max); streaming s",
+            lambda lv: (
+                f"{_f(lv['db']['flushes_mean'])} ({lv['db']['flushes_max']}); "
+                f"{_f(lv['db']['streaming_seconds_mean'])}"
+            ),
+        ),
+        row(
+            "PostgreSQL rows written per turn",
+            lambda lv: (
+                f"{lv['db']['pg_rows_per_turn']:.2f}"
+                + ("" if lv["db"]["pg_matches_log"] else " (≠ log)")
+                if lv["db"].get("pg_rows_per_turn") is not None
+                else "–"
+            ),
+        ),
+        row(
+            "stored replies",
+            lambda lv: (
+                ", ".join(f"{k} {v}" for k, v in lv["stored"]["reply_statuses"].items())
+                + f"; {lv['stored']['replies_not_equal_to_stream']} differ"
+            ),
+        ),
+        row(
+            "client errors",
+            lambda lv: (
+                ", ".join(f"{k} {v}" for k, v in lv["kaiwa"]["errors_by_kind"].items()) or "0"
+            ),
+        ),
+        row("server error log lines", lambda lv: str(lv["db"]["server_error_lines"])),
+    ]
+    return _table(header, rows)
+
+
+def markdown(result: dict) -> str:
+    m = result["machine"]
+    s = result["settings"]
+    stream_s = s["tokens"] * s["interval_ms"] / 1000
+    lines = [
+        "# Kaiwa relay benchmark",
+        "",
+        f"Run {result['started']} – {result['finished']}"
+        + (f" ({s['label']})" if s.get("label") else ""),
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, Linux {m['kernel']}, "
+        f"Python {m['python']}, PostgreSQL {m['postgresql'] or '–'}, Redis {m['redis'] or '–'}; "
+        f"load average at start {' '.join(m['load_average_at_start'])}.",
+        "",
+        f"Workload: each reply is {s['tokens']} tokens at {s['interval_ms']:g} ms intervals "
+        f"({stream_s:g} s of streaming); N clients start over {s['ramp_ms']:g} ms "
+        f"(client i at i × {s['ramp_ms']:g}/N ms), first directly from the fake upstream "
+        "(baseline), then as WebSocket turns through Kaiwa with the same start times. "
+        f"Client processes: {s['load_procs']}. The upstream, the clients, the database and "
+        "Redis share the same cores as Kaiwa (CPU per group below).",
+        "",
+        "TTFT is measured from the client's send to the first text delta; gaps are between "
+        "consecutive delta frames of one reply; total time is from send to `done` (direct: "
+        "`[DONE]`). Added = Kaiwa minus direct, at the same percentile. CPU is the daphne "
+        "processes' user+system time over the Kaiwa window per 1,000 tokens delivered.",
+        "",
+        "## Summary",
+        "",
+        _table(SUMMARY_HEADER, summary_rows(result)),
+        "",
+        "† Other work on the machine used more than "
+        f"{max(0.3, s.get('quiet_cores', 0.3)):g} cores during this measurement "
+        "(see 'other' in the details): its figures are disturbed.",
+        "",
+        "DB writes: statements = INSERT/UPDATE of messages and conversations (start: user "
+        "message, pending reply, conversation busy; each partial flush; finish: reply, "
+        "conversation); txns = write transactions (start, each flush, finish). Budget = 3 + "
+        "one per started second of the turn.",
+        "",
+        "## Targets",
+        "",
+        _table(
+            ["target", "configuration", "value", "met"],
+            [
+                [t["target"], t["configuration"], t["value"], ("yes" if t["met"] else "**no**")]
+                + []
+                for t in targets(result)
+            ],
+        ),
+        "",
+    ]
+    for config in result["configs"]:
+        lines += [
+            f"## {config['label']}",
+            "",
+            (
+                "Server environment: "
+                + ", ".join(f"`{k}={v}`" for k, v in config["server_env"].items())
+                + "\n"
+                if config["server_env"]
+                else ""
+            ),
+            _detail(config),
+            "",
+        ]
+    return "\n".join(lines)

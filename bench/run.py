@@ -1,0 +1,554 @@
+"""The relay benchmark: N concurrent WebSocket turns through Kaiwa against the same streams
+read directly from the upstream, in the same run.
+
+    python -m bench                       # 1 daphne process, SQLite + in-memory layer
+    python -m bench --postgres --redis    # 1 process, PostgreSQL + Redis
+    python -m bench --processes 2         # 2 processes sharing PostgreSQL + Redis
+    python -m bench --matrix              # the three above, one report
+    python -m bench --n 50,200 --tokens 100 --interval-ms 20 --ramp-ms 1000
+
+For each load level N: a fresh set of users, conversations and sessions; N direct clients
+read the fake upstream's stream (the baseline); then fresh daphne processes are started and
+N WebSocket clients each send one message and read the reply, with the same start times.
+The report compares the two. See README.md, "Benchmark".
+"""
+
+import argparse
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import metrics, report
+from bench.procs import (
+    CpuWindow,
+    describe_machine,
+    memory_kib,
+    pids_named,
+    wait_until_quiet,
+)
+from bench.server import ROOT, Daphne, Stack
+from bench.upstream import expected_text
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__.split("\n\n")[0].replace("\n", " ")
+    )
+    p.add_argument(
+        "--n", default="50,200,500", help="concurrent turns per level (default %(default)s)"
+    )
+    p.add_argument("--tokens", type=int, default=100, help="tokens per reply (default %(default)s)")
+    p.add_argument(
+        "--interval-ms",
+        type=float,
+        default=20.0,
+        help="upstream token interval (default %(default)s)",
+    )
+    p.add_argument(
+        "--ramp-ms",
+        type=float,
+        default=1000.0,
+        help="client i sends at i*ramp/N; 0 = all at once (default %(default)s)",
+    )
+    p.add_argument("--postgres", action="store_true", help="PostgreSQL (database kaiwa_bench)")
+    p.add_argument("--redis", action="store_true", help="Redis channel layer and live text")
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="daphne processes; clients split across them (2+ implies --postgres --redis)",
+    )
+    p.add_argument("--matrix", action="store_true", help="run the three standard configurations")
+    p.add_argument("--load-procs", type=int, default=1, help="client processes (default 1)")
+    p.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for daphne, e.g. STREAM_COALESCE_MS=30 (repeatable)",
+    )
+    p.add_argument(
+        "--settings",
+        default="config.settings",
+        help="Django settings module for the servers, e.g. bench.experiments.pubsub",
+    )
+    p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
+    p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    p.add_argument("--keep-raw", action="store_true", help="also keep every client's timings")
+    p.add_argument(
+        "--keep-workdir",
+        action="store_true",
+        help="keep the temporary directory (daphne logs, specs, SQLite file)",
+    )
+    p.add_argument("--label", default="", help="a note for the report")
+    p.add_argument(
+        "--quiet-cores",
+        type=float,
+        default=0.3,
+        help="before each measurement wait until the machine's other work uses at most this "
+        "many cores (default %(default)s) ...",
+    )
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=300.0,
+        help="... but no longer than this many seconds (default %(default)s; 0 = never wait)",
+    )
+    p.add_argument(
+        "--py-spy",
+        action="store_true",
+        help="profile daphne with py-spy (pip install py-spy): collapsed stacks in OUT/profiles/",
+    )
+    args = p.parse_args(argv)
+    args.ns = [int(x) for x in args.n.split(",") if x.strip()]
+    if args.processes > 1:
+        args.postgres = args.redis = True
+    return args
+
+
+def _stacks(args) -> list[Stack]:
+    common = {"pg_admin_url": args.pg_url, "redis_url": args.redis_url}
+    if args.matrix:
+        return [
+            Stack(postgres=False, redis=False, processes=1, **common),
+            Stack(postgres=True, redis=True, processes=1, **common),
+            Stack(postgres=True, redis=True, processes=2, **common),
+        ]
+    return [Stack(postgres=args.postgres, redis=args.redis, processes=args.processes, **common)]
+
+
+def _read_line(proc: subprocess.Popen, timeout: float) -> str:
+    """One line of a child's stdout, or RuntimeError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise RuntimeError(f"no output from {proc.args!r} in {timeout:g} s")
+        ready, _, _ = select.select([proc.stdout], [], [], remaining)
+        if ready:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"{proc.args!r} exited (code {proc.wait()})")
+            return line.strip()
+
+
+def _python_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+class Upstream:
+    def __init__(self, tokens: int, interval_ms: float, max_seconds: float) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.upstream",
+                "--tokens",
+                str(tokens),
+                "--interval-ms",
+                str(interval_ms),
+                "--max-seconds",
+                str(max_seconds),
+            ],
+            cwd=ROOT,
+            env=_python_env(),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        word, port = _read_line(self.proc, 30).split()
+        assert word == "READY"
+        self.port = int(port)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+class RssSampler(threading.Thread):
+    """Samples the servers' resident memory every 100 ms (VmHWM gives the true peak too)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.peak_total = 0
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.wait(0.1):
+            total = sum(memory_kib(pid)[0] for pid in self.pids)
+            self.peak_total = max(self.peak_total, total)
+
+    def finish(self) -> int:
+        self.stop_event.set()
+        self.join(5)
+        return self.peak_total
+
+
+def _run_load(
+    mode: str,
+    specs: list[dict],
+    expected: str,
+    args,
+    workdir: Path,
+    window: CpuWindow,
+    timeout: float,
+) -> dict[str, Any]:
+    """Run the clients in `args.load_procs` processes; the CPU window spans the load."""
+    shards = [specs[i :: args.load_procs] for i in range(args.load_procs)]
+    procs = []
+    try:
+        for k, shard in enumerate(shards):
+            spec_path = workdir / f"{mode}-spec-{k}.json"
+            result_path = workdir / f"{mode}-result-{k}.json"
+            spec_path.write_text(
+                json.dumps(
+                    {
+                        "mode": mode,
+                        "expected": expected,
+                        "clients": shard,
+                        "connect_timeout": 30,
+                        "go_timeout": 120,
+                        "frame_timeout": 15,
+                        "client_timeout": timeout,
+                    }
+                )
+            )
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.load", str(spec_path), str(result_path)],
+                cwd=ROOT,
+                env=_python_env(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            procs.append((proc, result_path))
+        for proc, _ in procs:
+            line = _read_line(proc, 120)
+            if line != "READY":
+                raise RuntimeError(f"load process said {line!r}")
+        window.groups["load"] = [p.pid for p, _ in procs]
+        waited = time.monotonic()
+        quiet = None
+        if args.quiet_wait > 0:
+            quiet = wait_until_quiet(args.quiet_cores, args.quiet_wait)
+        waited = time.monotonic() - waited
+        window.start()
+        start_at = time.monotonic() + 0.3
+        for proc, _ in procs:
+            proc.stdin.write(f"GO {start_at}\n")
+            proc.stdin.flush()
+        for proc, _ in procs:
+            line = _read_line(proc, timeout + 60)
+            if not line.startswith("FINISHED"):
+                raise RuntimeError(f"load process said {line!r}")
+        window.stop()
+        clients: list[dict] = []
+        cpu = 0.0
+        for proc, result_path in procs:
+            proc.wait(120)
+            result = json.loads(result_path.read_text())
+            clients.extend(result["clients"])
+            cpu += result["cpu_seconds"]
+        clients.sort(key=lambda c: c["index"])
+        return {
+            "clients": clients,
+            "client_cpu_seconds": cpu,
+            "busy_cores_before": quiet,
+            "waited_for_quiet_seconds": waited,
+        }
+    finally:
+        for proc, _ in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+
+def _fixtures(env: dict[str, str], n: int, tag: str, workdir: Path) -> list[dict]:
+    out = workdir / f"clients-{tag}.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.fixtures",
+            "setup",
+            "--n",
+            str(n),
+            "--tag",
+            tag,
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=600,
+    )
+    return json.loads(out.read_text())
+
+
+def _verify(env: dict[str, str], clients_file: Path, expected: str, workdir: Path) -> dict:
+    expected_file = workdir / "expected.txt"
+    expected_file.write_text(expected, encoding="utf-8")
+    out = workdir / "verify.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.fixtures",
+            "verify",
+            "--clients",
+            str(clients_file),
+            "--expected-file",
+            str(expected_file),
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=300,
+    )
+    return json.loads(out.read_text())
+
+
+def _wait_for_turns(servers: list[Daphne], n: int, timeout: float) -> list[dict]:
+    """Every turn logs `turn_finished` after its done event; wait for all N lines."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = [r for s in servers for r in s.log_records()]
+        finished = sum(1 for r in records if r.get("message") == "turn_finished")
+        if finished >= n or time.monotonic() > deadline:
+            return records
+        time.sleep(0.2)
+
+
+def _wait_for_no_backends(stack: Stack, timeout: float = 15) -> None:
+    """PostgreSQL backends report their table statistics when they end."""
+    deadline = time.monotonic() + timeout
+    while stack.pg_backend_pids() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.3)
+
+
+def run_level(stack: Stack, env: dict[str, str], n: int, args, upstream: Upstream) -> dict:
+    workdir = stack.workdir / f"n{n}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    expected = expected_text(args.tokens)
+    stream_seconds = args.tokens * args.interval_ms / 1000
+    timeout = args.ramp_ms / 1000 + max(60.0, 20 * stream_seconds)
+    offsets = [i * args.ramp_ms / 1000 / n for i in range(n)]
+    print(f"  N={n}: fixtures", flush=True)
+    clients = _fixtures(env, n, f"n{n}", workdir)
+
+    # The baseline: the same streams straight from the upstream.
+    print(f"  N={n}: direct", flush=True)
+    direct_specs = [
+        {
+            "index": i,
+            "offset": offsets[i],
+            "host": "127.0.0.1",
+            "port": upstream.port,
+            "path": "/v1/chat/completions",
+        }
+        for i in range(n)
+    ]
+    dynamic = {"database": stack.pg_backend_pids}
+    if stack.redis:
+        dynamic["redis"] = lambda: pids_named("redis-server")
+    direct_window = CpuWindow(groups={"upstream": [upstream.proc.pid]}, dynamic=dynamic)
+    direct = _run_load("direct", direct_specs, expected, args, workdir, direct_window, timeout)
+
+    if stack.postgres:
+        _wait_for_no_backends(stack)  # the fixtures' backend has reported its writes
+    writes_before = stack.table_writes()
+    servers: list[Daphne] = []
+    try:
+        for k in range(stack.processes):
+            servers.append(Daphne(env=env, log_path=workdir / f"daphne-{k}.log").start())
+        idle_rss = [memory_kib(s.pid)[0] for s in servers]
+        print(f"  N={n}: kaiwa ({len(servers)} process(es))", flush=True)
+        kaiwa_specs = []
+        for i, c in enumerate(clients):
+            server = servers[i % len(servers)]
+            kaiwa_specs.append(
+                {
+                    "index": i,
+                    "server": i % len(servers),
+                    "offset": offsets[i],
+                    "host": "127.0.0.1",
+                    "port": server.port,
+                    "path": f"/ws/conversations/{c['conversation_id']}/",
+                    "origin": f"http://127.0.0.1:{server.port}",
+                    "cookie": c["cookie"],
+                }
+            )
+        window = CpuWindow(
+            groups={"daphne": [s.pid for s in servers], "upstream": [upstream.proc.pid]},
+            dynamic=dynamic,
+        )
+        spies = []
+        if args.py_spy:
+            slug = stack.label.replace(" ", "_").replace(",", "").replace("+", "")
+            (args.out / "profiles").mkdir(parents=True, exist_ok=True)
+            spies = [
+                s.profile(args.out / "profiles" / f"{slug}-n{n}-{k}.txt")
+                for k, s in enumerate(servers)
+            ]
+            time.sleep(1)  # let py-spy attach before the load starts
+        sampler = RssSampler([s.pid for s in servers])
+        sampler.start()
+        kaiwa = _run_load("kaiwa", kaiwa_specs, expected, args, workdir, window, timeout)
+        peak_total = sampler.finish()
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+            try:
+                spy.wait(30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+        records = _wait_for_turns(servers, n, timeout=30)
+        hwm = [memory_kib(s.pid)[1] for s in servers]
+    finally:
+        for s in servers:
+            s.stop()
+    if stack.postgres:
+        _wait_for_no_backends(stack)
+    writes_after = stack.table_writes()
+    table_writes = None
+    if writes_before is not None and writes_after is not None:
+        table_writes = {
+            t: {
+                k: writes_after[t][k] - writes_before.get(t, {}).get(k, 0)
+                for k in ("ins", "upd", "del")
+            }
+            for t in writes_after
+        }
+    verify = _verify(env, workdir / f"clients-n{n}.json", expected, workdir)
+    records = [r for s in servers for r in s.log_records()]
+
+    k_side = metrics.client_side(kaiwa["clients"], args.tokens)
+    d_side = metrics.client_side(direct["clients"], args.tokens)
+    relayed = sum(args.tokens for c in kaiwa["clients"] if c["text_ok"])
+    daphne_cpu = window.used["daphne"]
+    level = {
+        "n": n,
+        "direct": d_side,
+        "kaiwa": k_side,
+        "added": metrics.compare(k_side, d_side),
+        "cpu": {
+            "kaiwa_window_seconds": window.wall,
+            "daphne_seconds": daphne_cpu,
+            "daphne_per_1000_tokens": daphne_cpu / relayed * 1000 if relayed else None,
+            "tokens_relayed": relayed,
+            "during_kaiwa": window.used,
+            "during_kaiwa_client_self_reported": kaiwa["client_cpu_seconds"],
+            "during_direct": direct_window.used,
+            "other_cores_during_kaiwa": window.used["other"] / window.wall,
+            "other_cores_during_direct": direct_window.used["other"] / direct_window.wall,
+            "busy_cores_before_kaiwa": kaiwa["busy_cores_before"],
+            "busy_cores_before_direct": direct["busy_cores_before"],
+            "waited_for_quiet_seconds": kaiwa["waited_for_quiet_seconds"]
+            + direct["waited_for_quiet_seconds"],
+            "direct_window_seconds": direct_window.wall,
+        },
+        "memory": {
+            "idle_rss_mib": [round(r / 1024, 1) for r in idle_rss],
+            "peak_rss_mib": [round(h / 1024, 1) for h in hwm],
+            "peak_total_sampled_mib": round(peak_total / 1024, 1),
+            "per_turn_kib": (sum(hwm) - sum(idle_rss)) / n,
+        },
+        "db": metrics.turn_writes(records, table_writes, n),
+        "stored": verify,
+    }
+    if args.keep_raw:
+        raw = args.out / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        slug = stack.label.replace(" ", "_").replace(",", "").replace("+", "")
+        (raw / f"{slug}-n{n}.json").write_text(
+            json.dumps({"direct": direct["clients"], "kaiwa": kaiwa["clients"]})
+        )
+    return level
+
+
+def run_stack(stack: Stack, args, upstream: Upstream) -> dict:
+    extra = dict(kv.split("=", 1) for kv in args.server_env)
+    if args.settings != "config.settings":
+        extra["DJANGO_SETTINGS_MODULE"] = args.settings
+    env = stack.env(upstream.port, extra)
+    print(f"{stack.label}: database {stack.database_url}", flush=True)
+    stack.create_database(env)
+    try:
+        levels = [run_level(stack, env, n, args, upstream) for n in args.ns]
+    finally:
+        stack.drop_database(keep_files=args.keep_workdir)
+        if args.keep_workdir:
+            print(f"kept {stack.workdir}", flush=True)
+    label = stack.label
+    if extra:
+        label += " [" + ", ".join(f"{k}={v}" for k, v in extra.items()) + "]"
+    return {
+        "label": label,
+        "postgres": stack.postgres,
+        "redis": stack.redis,
+        "processes": stack.processes,
+        "server_env": extra,
+        "levels": levels,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    machine = describe_machine()
+    started = datetime.now(UTC)
+    upstream = Upstream(args.tokens, args.interval_ms, max_seconds=6 * 3600)
+    configs = []
+    try:
+        for stack in _stacks(args):
+            configs.append(run_stack(stack, args, upstream))
+    finally:
+        upstream.stop()
+    result = {
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine,
+        "settings": {
+            "n": args.ns,
+            "tokens": args.tokens,
+            "interval_ms": args.interval_ms,
+            "ramp_ms": args.ramp_ms,
+            "load_procs": args.load_procs,
+            "label": args.label,
+            "quiet_cores": args.quiet_cores,
+        },
+        "configs": configs,
+    }
+    markdown = report.markdown(result)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    for name in ("latest", stamp):
+        (args.out / f"{name}.md").write_text(markdown, encoding="utf-8")
+        (args.out / f"{name}.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    print(markdown)
+    print(f"written: {args.out / 'latest.md'}, {args.out / 'latest.json'} (and {stamp}.*)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
