@@ -259,3 +259,22 @@ def test_generate_image_tool_failure_goes_back_to_the_model(api_client, llm_upst
     tool_row = Message.objects.get(conversation_id=body["conversation_id"], role="tool")
     assert "not a PNG, JPEG or WebP" in json.loads(tool_row.content)["error"]
     assert not GeneratedImage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_admin_is_read_only_and_links_no_file(client, api_client, llm_upstream):
+    from tests.factories import UserFactory
+
+    image_id = generate(api_client).json()["id"]
+    client.force_login(UserFactory(username="staff", is_staff=True, is_superuser=True))
+
+    listing = client.get("/admin/assistant/generatedimage/")
+    detail = client.get(f"/admin/assistant/generatedimage/{image_id}/change/")
+
+    assert listing.status_code == 200 and detail.status_code == 200
+    image = GeneratedImage.objects.get(pk=image_id)
+    page = detail.content.decode()
+    assert image.file.name in page  # the stored name, as text
+    assert f'href="{image.file.name}' not in page and "/media/" not in page
+    assert 'name="_save"' not in page  # read-only
+    assert client.get("/admin/assistant/generatedimage/add/").status_code == 403
