@@ -17,6 +17,7 @@ def numbered(prefix: str, count: int) -> str:
 
 
 async def send(page, text: str) -> None:
+    await page.wait_for_selector('#chat-app[data-ready="true"]', state="attached")
     await page.fill("#composer-input", text)
     await page.press("#composer-input", "Enter")
 

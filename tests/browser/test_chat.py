@@ -41,7 +41,7 @@ async def test_log_in_send_and_watch_the_reply_stream(browsing, live, upstream, 
     await page.fill("#id_username", "hanako")
     await page.fill("#id_password", "pw-for-tests-123")
     await page.click("#login-form button[type=submit]")
-    await expect(page).to_have_url(f"{live.url}/")
+    await page.wait_for_url(f"{live.url}/")
 
     await send(page, "やあ")
     user_bubble = page.locator("#message-list .message--user").last
@@ -214,6 +214,7 @@ async def test_enter_that_confirms_an_ime_conversion_does_not_send(
     await browsing.login_as(page_user)
     page = browsing.page
     await page.goto(f"/c/{conversation.id}/")
+    await page.wait_for_selector('#chat-app[data-ready="true"]', state="attached")
     await page.fill("#composer-input", "日本語")
     assert await page.evaluate(IME_ENTERS) == [False, False, False]
     await page.wait_for_timeout(300)

@@ -96,6 +96,7 @@ document.addEventListener('visibilitychange', () => {
     state.socket.reconnectNow();
   }
 });
+app.dataset.ready = 'true'; // the handlers are bound (tests wait for this)
 
 // --- sending -----------------------------------------------------------------------------
 
