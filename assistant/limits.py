@@ -69,6 +69,11 @@ def send_rate_check(*, user, scope: str = "chat") -> None:
 class SendThrottle(ScopedRateThrottle):
     """DRF's scoped throttle per user, for the unsafe methods only (reading is never limited)."""
 
+    @property
+    def THROTTLE_RATES(self):  # noqa: N802 - DRF's attribute name
+        # DRF copies the rates once, at import; read them per request so changes apply.
+        return settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+
     def allow_request(self, request, view) -> bool:
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return True
