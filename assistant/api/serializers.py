@@ -3,7 +3,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from conversations.api.serializers import MessageOutputSerializer
+from conversations.api.serializers import MessageOutputSerializer, UsageSerializer
 
 
 class _MessageTextField(serializers.CharField):
@@ -58,11 +58,6 @@ class ChatInputSerializer(serializers.Serializer):
     max_tokens = _MaxTokensField(required=False)
     conversation_id = serializers.UUIDField(required=False)
     client_id = serializers.UUIDField(required=False)
-
-
-class UsageSerializer(serializers.Serializer):
-    prompt_tokens = serializers.IntegerField()
-    completion_tokens = serializers.IntegerField()
 
 
 class ChatOutputSerializer(serializers.Serializer):
