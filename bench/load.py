@@ -49,6 +49,7 @@ class ClientResult:
     error: str | None = None
     received_chars: int = 0
     text: str = ""  # what arrived, kept only when it differs from the expected reply
+    late_events: int = 0  # Kaiwa: events received after `done` (within the linger time)
 
 
 def _cpu_seconds() -> float:
@@ -85,6 +86,8 @@ class KaiwaClient:
         await _wait(self.ws, lambda: len(self.ws.frames), frame_timeout, deadline)
         if self.ws.error and not r.error:
             r.error = self.ws.error
+        # Stay a moment, as a browser tab would: anything after `done` is a duplicate.
+        await asyncio.sleep(self.spec.get("linger", 0.5))
         self.ws.send_close()
         self.ws.close()
 
@@ -95,9 +98,14 @@ class KaiwaClient:
             return
         parts: list[str] = []
         last_seq = 0
+        ended = False
+        late: list[str] = []  # events after the reply's end: duplicates by definition
         for now, data in self.ws.frames:
             event = json.loads(data)
             kind = event.get("type")
+            if ended:
+                late.append(f"{kind}#{event.get('seq')}")
+                continue
             if kind == "delta":
                 if event["seq"] <= last_seq:
                     r.error = r.error or f"delta out of order: seq {event['seq']} after {last_seq}"
@@ -111,14 +119,20 @@ class KaiwaClient:
             elif kind == "start" and r.start is None:
                 r.start = now - r.sent
             elif kind == "done":
+                ended = True
                 r.done = now - r.sent
                 r.final_ok = event.get("content") == self.expected
                 if event.get("status") != "complete":
                     r.error = r.error or f"done with status {event.get('status')!r}"
             elif kind == "error":
+                ended = True
                 r.error = r.error or f"error event: {event.get('code')}: {event.get('message')}"
         if r.done is not None and r.error and r.error.startswith("closed by server"):
             r.error = None  # closed after the reply ended (our own close, echoed)
+        if late:
+            r.late_events = len(late)
+            shown = ", ".join(late[:3]) + (", …" if len(late) > 3 else "")
+            r.error = r.error or f"events after done: {len(late)} ({shown})"
         text = "".join(parts)
         r.received_chars = len(text)
         r.text_ok = text == self.expected

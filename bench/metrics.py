@@ -79,6 +79,8 @@ def client_side(clients: list[dict[str, Any]], tokens: int) -> dict[str, Any]:
         "mismatched_replies": mismatched,
         "lost_tokens": lost,
         "duplicated_tokens": duplicated,
+        "events_after_done": sum(c.get("late_events", 0) for c in clients),
+        "clients_with_events_after_done": sum(1 for c in clients if c.get("late_events")),
         "sample_errors": sorted({c["error"] for c in clients if c["error"]})[:5],
     }
 

@@ -25,6 +25,11 @@ def _errors_cell(level: dict) -> str:
     return (
         f"{k['errors']} / {k['lost_tokens']}"
         + (f" ({k['mismatched_replies']} replies differ)" if k["mismatched_replies"] else "")
+        + (
+            f"; {k['clients_with_events_after_done']} got events after done"
+            if k.get("clients_with_events_after_done")
+            else ""
+        )
         + (f"; {bad_store} stored wrong" if bad_store else "")
     )
 
