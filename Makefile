@@ -41,6 +41,13 @@ format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+## Re-extract translatable strings into locale/ja/LC_MESSAGES/django.po (translate the new
+## ones), then compile the .mo (commit both). Needs GNU gettext (apt-get install -y gettext).
+messages: $(VENV)/.installed-runtime
+	$(PY) manage.py makemessages -l ja --ignore=.venv --ignore=tests --ignore=bench \
+		--ignore=test-artifacts --ignore=staticfiles --no-obsolete
+	$(PY) manage.py compilemessages --ignore=.venv
+
 superuser: migrate
 	$(PY) manage.py createsuperuser
 
