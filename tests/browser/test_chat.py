@@ -167,6 +167,10 @@ async def test_an_error_is_shown_in_place_and_retry_sends_again(
     await failed.locator("[data-action=retry]").click()
     await expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
     assert await reply_text(page) == "二度目は成功しました。"
+    # The failure stays in the history, without a second retry button.
+    first = page.locator("#message-list .message--assistant").first
+    await expect(first).to_have_attribute("data-status", "failed")
+    await expect(first.locator("[data-action=retry]")).to_be_hidden()
 
     def user_messages():
         return list(

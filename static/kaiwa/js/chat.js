@@ -156,7 +156,11 @@ async function ensureConversation() {
       .then((conversation) => {
         state.conversationId = conversation.id;
         app.dataset.conversationId = conversation.id;
-        window.history.replaceState(null, '', `${chatUrl}${conversation.id}/`);
+        const path = `${chatUrl}${conversation.id}/`;
+        window.history.replaceState(null, '', path);
+        // Switching the language comes back here, not to an empty new chat.
+        const next = document.querySelector('.lang-form input[name="next"]');
+        if (next) next.value = path;
         settingsButton.disabled = false;
         sidebar.setCurrent(conversation.id);
         sidebar.upsert(conversation);
@@ -189,8 +193,11 @@ function retry(el) {
   while (source && source.dataset.role !== 'user') source = source.previousElementSibling;
   if (!source) return;
   const content = source.querySelector('[data-body]').textContent;
-  if (source === el && !el.dataset.messageId) el.remove(); // never reached the server
-  messages.clearError(el);
+  if (source === el && !el.dataset.messageId) {
+    el.remove(); // never reached the server: the new send replaces it
+  } else {
+    messages.retried(el); // keep the failure in the history, without a second retry
+  }
   send(content);
 }
 

@@ -123,8 +123,9 @@ export class MessageList {
     this.setStatus(el, code === 'interrupted' ? 'interrupted' : 'failed');
   }
 
-  clearError(el) {
-    el.querySelector('[data-error]').hidden = true;
+  retried(el) {
+    const button = el.querySelector('[data-action="retry"]');
+    if (button) button.hidden = true;
   }
 
   /** A compact "tool: name — summary" line before the reply it belongs to. */
