@@ -141,3 +141,7 @@ def intruder_session(intruder) -> APIClient:
     client = APIClient()  # CSRF is not what these tests are about
     client.force_login(intruder)
     return client
+
+
+# The browser tests' session-wide Chromium (tests/browser/conftest.py), for the CSP checks.
+from tests.browser.conftest import browser, chromium_path  # noqa: E402, F401

@@ -78,6 +78,10 @@ async def test_another_users_socket_is_closed_with_4404_and_cannot_send(live, co
 
 async def test_a_foreign_origin_is_refused_even_with_the_owners_session(live, conversation):
     cookie = await sync_to_async(session_cookie)(conversation.owner)
-    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-        await WS.connect(live, conversation.id, cookie, origin="https://evil.example")
+    headers = {"Origin": "https://evil.example", "Cookie": cookie}
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(
+                f"{live.ws_url}/ws/conversations/{conversation.id}/", headers=headers
+            )
     assert refused.value.status == 403
