@@ -237,11 +237,12 @@ SPECTACULAR_SETTINGS = {
 # Personal API tokens: only a SHA-512 digest is stored (django-rest-knox).
 # knox's own migrations would create its (swapped-out, unused) AuthToken table anyway.
 MIGRATION_MODULES = {"knox": None}
-KNOX_TOKEN_MODEL = "accounts.ApiToken"  # noqa: S105 - a model label, not a secret
-REST_KNOX = {
+# (bandit/ruff read "TOKEN" names as passwords; these are a model label and token settings.)
+KNOX_TOKEN_MODEL = "accounts.ApiToken"  # noqa: S105  # nosec B105
+REST_KNOX = {  # nosec B105
     "AUTH_HEADER_PREFIX": "Bearer",
     "TOKEN_TTL": None,  # personal tokens live until revoked
-    "TOKEN_PREFIX": "kaiwa_",
+    "TOKEN_PREFIX": "kaiwa_",  # the public prefix of every token
     "AUTO_REFRESH": False,
 }
 
