@@ -1,23 +1,49 @@
-# Kaiwa: Python 3.12 slim, non-root, static files served by WhiteNoise, daphne for HTTP + WebSocket.
-FROM python:3.12-slim
+# Kaiwa: one image for every process of a deployment (app replicas and the migrate job).
+# Python 3.12 slim, a non-root user, static files collected at build time and served by
+# WhiteNoise (compressed, with hashed names), translations compiled, daphne for HTTP,
+# SSE and WebSocket. Configuration comes from the environment at run time (.env.example).
+FROM python:3.12-slim-bookworm
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MEDIA_ROOT=/app/media
+
 WORKDIR /app
 
-RUN apt-get update && apt-get install -y --no-install-recommends gettext \
+# gettext for compilemessages; nothing else is compiled (psycopg ships binary wheels).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gettext \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --create-home --uid 1000 kaiwa
+    && useradd --create-home --uid 10001 --user-group kaiwa
 
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 
-COPY --chown=kaiwa:kaiwa . .
-# collectstatic needs settings but no secrets or database.
-RUN SECRET_KEY=build-only ALLOWED_HOSTS=build ENVIRONMENT=production \
-    python manage.py collectstatic --noinput \
-    && python manage.py compilemessages --ignore=.venv || true
+COPY . .
 
+# Build-time only: settings need a key and hosts to load, not a database or any secret.
+# ENVIRONMENT=production selects WhiteNoise's CompressedManifestStaticFilesStorage, so the
+# manifest the running app expects is written here. compilemessages must succeed.
+RUN SECRET_KEY=collectstatic-build-only ALLOWED_HOSTS=build.invalid ENVIRONMENT=production \
+        LLM_PROVIDER=demo python manage.py collectstatic --noinput \
+    && python manage.py compilemessages --ignore=.venv \
+    && mkdir -p /app/media/images \
+    && chown -R kaiwa:kaiwa /app/media
+
+# A new named volume mounted on /app/media takes this ownership.
+VOLUME ["/app/media"]
 USER kaiwa
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"
-CMD ["sh", "-c", "python manage.py migrate --noinput && daphne -b 0.0.0.0 -p 8000 --proxy-headers config.asgi:application"]
+
+# Liveness over plain HTTP with a Host header from ALLOWED_HOSTS (deploy/healthcheck.py).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "deploy/healthcheck.py"]
+
+# --proxy-headers: the client address and scheme come from the proxy's X-Forwarded-For /
+# X-Forwarded-Proto (the proxy must overwrite them, never pass a client's through).
+# Migrations are not run here: several replicas start at once; `manage.py migrate` runs
+# once before them (the compose file's `migrate` service).
+# daphne sets no HTTP timeout by default, which event streams of long replies need.
+CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "--proxy-headers", "config.asgi:application"]

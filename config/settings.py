@@ -39,6 +39,10 @@ DEBUG = env.bool("DEBUG", default=not PRODUCTION)
 SECRET_KEY = env.str(
     "SECRET_KEY", default="django-insecure-kaiwa-development-only-key-do-not-use-in-production"
 )
+# Rotation: the new key goes in SECRET_KEY, the old one in SECRET_KEY_FALLBACKS until the
+# sessions and signed values made with it have expired; then remove it.
+# https://docs.djangoproject.com/en/6.1/ref/settings/#secret-key-fallbacks
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
