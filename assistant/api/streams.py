@@ -17,6 +17,7 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.views import APIView
 
 from assistant import live
@@ -76,6 +77,25 @@ async def follow_reply(reply_id, conversation_id, *, after_seq: int = 0) -> Asyn
         await layer.group_discard(group, channel)
 
 
+class EventStreamRenderer(BaseRenderer):
+    """Lets `Accept: text/event-stream` (what EventSource sends) through content negotiation.
+
+    Streams themselves bypass renderers; this only renders errors raised before a stream
+    starts (validation, 404, 409), as one `error` event.
+    """
+
+    media_type = "text/event-stream"
+    format = "sse"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        payload = {"type": "error", **(data if isinstance(data, dict) else {"detail": data})}
+        return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
+
+
+_SSE_RENDERERS = [JSONRenderer, EventStreamRenderer]
+
+
 def event_stream_response(stream: AsyncIterator[bytes]) -> StreamingHttpResponse:
     response = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache"
@@ -98,6 +118,8 @@ async def _spawn(reply_id, overrides) -> None:
 class ChatStreamView(APIView):
     """POST /api/chat/stream/: like /api/chat/, answered as an event stream."""
 
+    renderer_classes = _SSE_RENDERERS
+
     throttle_classes = [SendThrottle]
     throttle_scope = "chat"
 
@@ -109,6 +131,8 @@ class ChatStreamView(APIView):
 
 class MessageStreamView(APIView):
     """POST /api/conversations/{id}/messages/stream/: send, and stream the reply."""
+
+    renderer_classes = _SSE_RENDERERS
 
     throttle_classes = [SendThrottle]
     throttle_scope = "chat"
@@ -128,6 +152,8 @@ class MessageStreamView(APIView):
 
 class ReplyStreamView(APIView):
     """GET /api/messages/{id}/stream/: replay a reply, then follow it live to its end."""
+
+    renderer_classes = _SSE_RENDERERS
 
     @extend_schema(
         parameters=[

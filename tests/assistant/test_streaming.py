@@ -293,3 +293,27 @@ async def _count_user_messages(pk) -> int:
     from asgiref.sync import sync_to_async
 
     return await sync_to_async(Message.objects.filter(conversation_id=pk, role="user").count)()
+
+
+async def test_eventsource_accept_header_is_served(
+    live, upstream, owner, conversation, owner_cookie
+):
+    upstream.enqueue(reply("EventSource でも"))
+    ws = await WS.connect(live, conversation.id, owner_cookie)
+    await ws.send({"type": "send", "content": "hi"})
+    done = await ws.until("done")
+    await ws.close()
+    async with browser_session(owner_cookie) as http:
+        async with http.get(
+            f"{live.url}/api/messages/{done['message_id']}/stream/",
+            headers={"Accept": "text/event-stream"},
+        ) as response:
+            assert response.status == 200
+            events = await read_sse(response)
+        async with http.get(
+            f"{live.url}/api/messages/{uuid.uuid4()}/stream/",
+            headers={"Accept": "text/event-stream"},
+        ) as missing:
+            assert missing.status == 404
+            assert '"code": "not_found"' in await missing.text()
+    assert "".join(d["content"] for _, d in events if d["type"] == "message") == "EventSource でも"
