@@ -188,7 +188,7 @@ STORAGES = {
     },
     "staticfiles": {
         "BACKEND": (
-            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            "config.staticfiles.ManifestStaticFilesStorage"  # WhiteNoise's, ES modules too
             if PRODUCTION
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )

@@ -81,3 +81,42 @@ def test_nginx_passes_websockets_streams_and_overwrites_forwarded_for():
     assert "proxy_set_header X-Forwarded-For $remote_addr;" in conf
     assert "proxy_add_x_forwarded_for" not in conf
     assert "server app1:8000" in conf and "server app2:8000" in conf
+
+
+def test_the_production_collectstatic_of_the_image_build_succeeds(tmp_path):
+    """What the Dockerfile runs: the manifest storage fails on a missing url() or import,
+    and the hashed ES modules import each other by their hashed names."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        f"settings.STATIC_ROOT = {str(tmp_path)!r}; "
+        "from django.core.management import call_command; "
+        "call_command('collectstatic', interactive=False, verbosity=0)"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")},
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "SECRET_KEY": "collectstatic-build-only",
+        "ALLOWED_HOSTS": "build.invalid",
+        "ENVIRONMENT": "production",
+        "LLM_PROVIDER": "demo",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = json.loads((tmp_path / "staticfiles.json").read_text())["paths"]
+    chat = (tmp_path / manifest["kaiwa/js/chat.js"]).read_text()
+    imports = re.findall(r"""^import .* from ["'](\./[^"']+)["'];""", chat, flags=re.MULTILINE)
+    assert imports, "chat.js imports its modules"
+    assert all(re.search(r"\.[0-9a-f]{12}\.js$", path) for path in imports), imports
+    assert "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in manifest
