@@ -3,7 +3,6 @@
 import pytest
 from rest_framework.test import APIClient
 
-from assistant.limits import SendThrottle
 from conversations.models import Conversation, Message, SavedNote
 from tests.fakes.openai_server import reply, tool_calls
 
@@ -165,11 +164,12 @@ def test_the_schema_documents_the_tool_endpoints(api_client):
 
 
 @pytest.mark.django_db
-def test_model_endpoints_are_throttled_per_user(api_client, other_client, monkeypatch):
-    # DRF binds THROTTLE_RATES when rest_framework.throttling is imported, so overriding
-    # settings.REST_FRAMEWORK in a test is not seen once another test imported it.
-    rates = {**SendThrottle.THROTTLE_RATES, "analyze": "1/min", "images": "1/min"}
-    monkeypatch.setattr(SendThrottle, "THROTTLE_RATES", rates)
+def test_model_endpoints_are_throttled_per_user(api_client, other_client, settings):
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**rates, "analyze": "1/min", "images": "1/min"},
+    }
     assert analyze(api_client).status_code == 200
     assert analyze(api_client).status_code == 429
     assert analyze(other_client).status_code == 200
