@@ -300,8 +300,9 @@ async def run_turn(reply_id, *, overrides: TurnOverrides | None = None) -> TurnO
         await generation
         status = Message.Status.COMPLETE
     except asyncio.CancelledError:
-        if not stop_watch.done() or stop_watch.cancelled():
-            raise  # our own task is being cancelled (shutdown): leave it to recovery
+        if asyncio.current_task().cancelling():
+            raise  # this task itself is being cancelled (shutdown): leave it to recovery
+        # Otherwise only `generation` was cancelled: a stop arrived.
         status = Message.Status.CANCELLED
         acc.finish_reason = "cancelled"
     except LLMError as exc:

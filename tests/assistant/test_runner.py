@@ -56,3 +56,38 @@ def test_the_first_delta_is_not_delayed_by_coalescing(llm_upstream, user, settin
     async_to_sync(run_turn_and_wait)(turn.reply.pk)
     deltas = [e["content"] for e in _events(turn.reply.pk) if e["type"] == "message"]
     assert deltas == ["a", "b"]
+
+
+def test_stop_is_recorded_even_when_the_stop_watcher_finishes_late(llm_upstream, user, monkeypatch):
+    """Regression: the watcher still awaiting its group_discard must not make a stop look
+    like a shutdown (the turn task then died without storing anything)."""
+    import asyncio
+
+    from channels.layers import get_channel_layer
+
+    from assistant.runner import spawn_turn
+
+    layer = get_channel_layer()
+    original_discard = layer.group_discard
+
+    async def slow_discard(group, channel):
+        await asyncio.sleep(0.2)
+        await original_discard(group, channel)
+
+    monkeypatch.setattr(layer, "group_discard", slow_discard)
+    chunks = [f"s{i} " for i in range(40)]
+    llm_upstream.enqueue(reply("".join(chunks), chunks=chunks, interval=0.05))
+    turn = turn_start(user=user, content="止める", conversation=ConversationFactory(owner=user))
+
+    async def scenario():
+        task = spawn_turn(turn.reply.pk)
+        while not any(e["type"] == "message" for e in await live.reply_events(turn.reply.pk)):
+            await asyncio.sleep(0.02)
+        await live.request_stop(turn.reply.pk)
+        return await asyncio.wait_for(task, 10)
+
+    outcome = async_to_sync(scenario)()
+    assert outcome.status == "cancelled"
+    turn.reply.refresh_from_db()
+    assert turn.reply.status == "cancelled" and turn.reply.content
+    assert turn.reply.conversation.active_turn_id is None
