@@ -109,7 +109,7 @@ def test_a_body_naming_another_users_conversation_is_404(owned, intruder_bearer)
         {"title": "t", "content": "c", "conversation": str(owned.conversation.id)},
         format="json",
     )
-    assert response.status_code in (400, 404)
+    assert_json_refusal(response, {404}, {"not_found"})
 
 
 @pytest.mark.parametrize("name", ["chat", "chat-messages"])
