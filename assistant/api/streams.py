@@ -22,11 +22,12 @@ from rest_framework.views import APIView
 
 from assistant import live
 from assistant.api.serializers import ChatInputSerializer, SendInputSerializer
-from assistant.api.views import _overrides, _validated, owned_conversation, start_chat_turn
+from assistant.api.views import _overrides, start_chat_turn, start_send_turn
 from assistant.limits import SendThrottle
 from assistant.replay import closing_events, reply_if_finished
 from assistant.runner import TurnOverrides, spawn_turn
-from assistant.turns import Turn, turn_start
+from assistant.turns import Turn
+from conversations.api.views import validated_input
 from conversations.models import Message
 
 _SSE_RESPONSE = OpenApiResponse(OpenApiTypes.STR, description="text/event-stream (API.md §4)")
@@ -125,7 +126,7 @@ class ChatStreamView(APIView):
 
     @extend_schema(request=ChatInputSerializer, responses={200: _SSE_RESPONSE}, tags=["chat"])
     def post(self, request):
-        data = _validated(ChatInputSerializer, request.data)
+        data = validated_input(ChatInputSerializer, request.data)
         return _start_and_follow(start_chat_turn(request, data), _overrides(data))
 
 
@@ -139,15 +140,7 @@ class MessageStreamView(APIView):
 
     @extend_schema(request=SendInputSerializer, responses={200: _SSE_RESPONSE}, tags=["chat"])
     def post(self, request, pk):
-        conversation = owned_conversation(request, pk)
-        data = _validated(SendInputSerializer, request.data)
-        turn = turn_start(
-            user=request.user,
-            content=data["content"],
-            conversation=conversation,
-            client_id=data.get("client_id"),
-        )
-        return _start_and_follow(turn, None)
+        return _start_and_follow(start_send_turn(request, pk), None)
 
 
 class ReplyStreamView(APIView):

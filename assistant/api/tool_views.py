@@ -23,18 +23,13 @@ from assistant.limits import SendThrottle
 from assistant.models import IMAGE_CONTENT_TYPES, GeneratedImage
 from assistant.smart_assistant import assistant_ask
 from conversations.api.pagination import NewestFirstCursorPagination
+from conversations.api.views import validated_input
 
 _UPSTREAM_ERRORS = {
     502: OpenApiResponse(description="upstream_error: the model's answer was unusable"),
     503: OpenApiResponse(description="llm_not_configured / upstream_unavailable"),
     504: OpenApiResponse(description="upstream_timeout"),
 }
-
-
-def _validated(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 class AnalyzeView(APIView):
@@ -49,7 +44,7 @@ class AnalyzeView(APIView):
         tags=["tools"],
     )
     def post(self, request):
-        data = _validated(AnalyzeInputSerializer, request.data)
+        data = validated_input(AnalyzeInputSerializer, request.data)
         analysis = async_to_sync(text_analyze)(user=request.user, text=data["text"])
         return Response(analysis.as_dict())
 
@@ -66,7 +61,7 @@ class AssistantView(APIView):
         tags=["tools"],
     )
     def post(self, request):
-        data = _validated(AssistantInputSerializer, request.data)
+        data = validated_input(AssistantInputSerializer, request.data)
         answer = assistant_ask(user=request.user, message=data["message"])
         return Response(
             {
@@ -106,7 +101,7 @@ class ImageViewSet(viewsets.GenericViewSet):
         responses={201: ImageOutputSerializer, **_UPSTREAM_ERRORS},
     )
     def create(self, request):
-        data = _validated(ImageInputSerializer, request.data)
+        data = validated_input(ImageInputSerializer, request.data)
         image = image_generate(user=request.user, prompt=data["prompt"], size=data["size"])
         return Response(ImageOutputSerializer(image).data, status=status.HTTP_201_CREATED)
 

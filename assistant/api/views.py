@@ -22,7 +22,7 @@ from assistant.recovery import recover_stale_replies
 from assistant.runner import TurnOverrides, run_turn_and_wait
 from assistant.turns import Turn, turn_start, turn_stop
 from conversations.api.serializers import MessageOutputSerializer
-from conversations.api.views import MessageListView
+from conversations.api.views import MessageListView, validated_input
 from conversations.models import Conversation, Message
 
 
@@ -63,7 +63,7 @@ class ChatView(APIView):
 
     @extend_schema(request=ChatInputSerializer, responses=ChatOutputSerializer, tags=["chat"])
     def post(self, request):
-        data = _validated(ChatInputSerializer, request.data)
+        data = validated_input(ChatInputSerializer, request.data)
         turn = start_chat_turn(request, data)
         reply = complete_turn(turn, overrides=_overrides(data))
         return Response(
@@ -93,6 +93,18 @@ def start_chat_turn(request, data: dict) -> Turn:
     )
 
 
+def start_send_turn(request, conversation_id) -> Turn:
+    """Validate `{content, client_id?}` and start a turn in one of the user's conversations."""
+    conversation = owned_conversation(request, conversation_id)
+    data = validated_input(SendInputSerializer, request.data)
+    return turn_start(
+        user=request.user,
+        content=data["content"],
+        conversation=conversation,
+        client_id=data.get("client_id"),
+    )
+
+
 def _overrides(data: dict) -> TurnOverrides:
     return TurnOverrides(
         system_prompt=data.get("system_prompt"),
@@ -116,14 +128,7 @@ class ConversationMessagesView(MessageListView):
         request=SendInputSerializer, responses={201: TurnOutputSerializer}, tags=["chat"]
     )
     def post(self, request, pk):
-        conversation = owned_conversation(request, pk)
-        data = _validated(SendInputSerializer, request.data)
-        turn = turn_start(
-            user=request.user,
-            content=data["content"],
-            conversation=conversation,
-            client_id=data.get("client_id"),
-        )
+        turn = start_send_turn(request, pk)
         reply = complete_turn(turn)
         body = {
             "user_message": MessageOutputSerializer(turn.user_message).data,
@@ -150,9 +155,3 @@ class StopView(APIView):
                 "message": MessageOutputSerializer(reply).data,
             }
         )
-
-
-def _validated(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)

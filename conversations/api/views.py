@@ -44,7 +44,7 @@ class ConversationViewSet(viewsets.GenericViewSet):
         request=ConversationInputSerializer, responses={201: ConversationOutputSerializer}
     )
     def create(self, request):
-        data = _validated(ConversationInputSerializer, request.data)
+        data = validated_input(ConversationInputSerializer, request.data)
         conversation = services.conversation_create(owner=request.user, **data)
         return Response(
             ConversationOutputSerializer(conversation).data, status=status.HTTP_201_CREATED
@@ -55,7 +55,7 @@ class ConversationViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=ConversationInputSerializer, responses=ConversationOutputSerializer)
     def partial_update(self, request, pk=None):
-        data = _validated(ConversationInputSerializer, request.data, partial=True)
+        data = validated_input(ConversationInputSerializer, request.data, partial=True)
         conversation = services.conversation_update(conversation=self.get_object(), **data)
         return Response(ConversationOutputSerializer(conversation).data)
 
@@ -131,7 +131,7 @@ class NoteViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=NoteInputSerializer, responses={201: NoteOutputSerializer})
     def create(self, request):
-        data = _validated(NoteInputSerializer, request.data)
+        data = validated_input(NoteInputSerializer, request.data)
         conversation = None
         if data.get("conversation"):
             conversation = generics.get_object_or_404(
@@ -150,7 +150,7 @@ class NoteViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=NoteUpdateSerializer, responses=NoteOutputSerializer)
     def partial_update(self, request, pk=None):
-        data = _validated(NoteUpdateSerializer, request.data)
+        data = validated_input(NoteUpdateSerializer, request.data)
         note = services.note_update(note=self.get_object(), **data)
         return Response(NoteOutputSerializer(note).data)
 
@@ -160,7 +160,8 @@ class NoteViewSet(viewsets.GenericViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def _validated(serializer_class, data, *, partial: bool = False) -> dict:
+def validated_input(serializer_class, data, *, partial: bool = False) -> dict:
+    """Validate request data with an input serializer (400 with field errors otherwise)."""
     serializer = serializer_class(data=data, partial=partial)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
