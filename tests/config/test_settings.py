@@ -59,7 +59,7 @@ def test_postgres_url_selects_psycopg_with_pool_and_redis_url_selects_redis():
     assert json.loads(result.stdout) == [
         "django.db.backends.postgresql",
         True,
-        "channels_redis.core.RedisChannelLayer",
+        "channels_redis.pubsub.RedisPubSubChannelLayer",
         "django.core.cache.backends.redis.RedisCache",
     ]
 
