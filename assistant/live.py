@@ -43,6 +43,7 @@ class _LocalLog:
     def __init__(self) -> None:
         self._events: dict[str, list[str]] = {}
         self._expires: dict[str, float] = {}
+        self._next_purge = 0.0
 
     async def append(self, key: str, payload: str) -> None:
         self._purge()
@@ -67,7 +68,11 @@ class _LocalLog:
         return key in self._events
 
     def _purge(self) -> None:
+        # At most once a second: scanning every log on every event would grow with traffic.
         now = time.monotonic()
+        if now < self._next_purge:
+            return
+        self._next_purge = now + 1.0
         for key in [k for k, t in self._expires.items() if t < now]:
             self._events.pop(key, None)
             self._expires.pop(key, None)
