@@ -36,7 +36,7 @@ def _close_db() -> None:
             close_pool()
 
 
-def setup(n: int, tag: str) -> list[dict]:
+def setup(n: int, tag: str, prefix: str = "bench") -> list[dict]:
     _django()
     from importlib import import_module
 
@@ -52,7 +52,7 @@ def setup(n: int, tag: str) -> list[dict]:
     from conversations.models import Conversation
 
     user_model = get_user_model()
-    names = [f"bench-{i:04d}" for i in range(n)]
+    names = [f"{prefix}-{i:04d}" for i in range(n)]
     # One unusable password for all: hashing 500 real ones would take minutes.
     password = make_password(None)
     user_model.objects.bulk_create(
@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     p_setup = sub.add_parser("setup")
     p_setup.add_argument("--n", type=int, required=True)
     p_setup.add_argument("--tag", required=True)
+    p_setup.add_argument("--prefix", default="bench", help="user names: PREFIX-0000…")
     p_setup.add_argument("--out", required=True)
     p_verify = sub.add_parser("verify")
     p_verify.add_argument("--clients", required=True)
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     p_verify.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     if args.command == "setup":
-        result = setup(args.n, args.tag)
+        result = setup(args.n, args.tag, args.prefix)
     else:
         with open(args.clients, encoding="utf-8") as f:
             clients = json.load(f)

@@ -1,6 +1,7 @@
 """From what the clients, the processes and the database recorded to the reported figures."""
 
 import math
+import re
 import statistics
 from typing import Any
 
@@ -38,9 +39,10 @@ def client_side(clients: list[dict[str, Any]], tokens: int) -> dict[str, Any]:
     expected_tokens = [token(i) for i in range(tokens)]
     errors: dict[str, int] = {}
     lost = duplicated = mismatched = 0
+    delivered = 0
     for c in clients:
         if c["error"]:
-            kind = c["error"].split(":")[0]
+            kind = re.sub(r"\d+(\.\d+)?", "N", c["error"].split(" (")[0])[:48]
             errors[kind] = errors.get(kind, 0) + 1
         if not c["text_ok"] or not c["final_ok"]:
             mismatched += 1
@@ -49,6 +51,7 @@ def client_side(clients: list[dict[str, Any]], tokens: int) -> dict[str, Any]:
         )
         lost += missing
         duplicated += dup
+        delivered += tokens - missing
     phases = {}
     for name, start_key, end_key in (
         ("send_to_user_message", None, "user_message"),
@@ -78,6 +81,7 @@ def client_side(clients: list[dict[str, Any]], tokens: int) -> dict[str, Any]:
         "errors_by_kind": errors,
         "mismatched_replies": mismatched,
         "lost_tokens": lost,
+        "tokens_delivered": delivered,
         "duplicated_tokens": duplicated,
         "events_after_done": sum(c.get("late_events", 0) for c in clients),
         "clients_with_events_after_done": sum(1 for c in clients if c.get("late_events")),

@@ -43,12 +43,22 @@ def memory_kib(pid: int) -> tuple[int, int]:
     return rss, hwm
 
 
+def machine_seconds() -> dict[str, float]:
+    """CPU seconds of the whole machine (all cores) since boot: processes (user, nice,
+    system), interrupts (irq, softirq: loopback networking lands here), steal (the
+    hypervisor running other guests)."""
+    with open("/proc/stat", encoding="ascii") as f:
+        v = [int(x) for x in f.readline().split()[1:]] + [0] * 8
+    return {
+        "processes": (v[0] + v[1] + v[2]) / CLOCK_TICKS,
+        "interrupts": (v[5] + v[6]) / CLOCK_TICKS,
+        "steal": v[7] / CLOCK_TICKS,
+    }
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds the whole machine spent not idle (all cores), since boot."""
-    with open("/proc/stat", encoding="ascii") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    return (sum(values[:8]) - idle) / CLOCK_TICKS
+    return sum(machine_seconds().values())
 
 
 def pids_named(*names: str) -> list[int]:
@@ -86,18 +96,22 @@ class CpuWindow:
 
     def start(self) -> None:
         self.before = self._snapshot()
-        self._machine0 = machine_busy_seconds()
+        self._machine0 = machine_seconds()
         self._t0 = time.monotonic()
 
     def stop(self) -> None:
         after = self._snapshot()
         self.wall = time.monotonic() - self._t0
-        self.machine = machine_busy_seconds() - self._machine0
+        machine = {k: v - self._machine0[k] for k, v in machine_seconds().items()}
+        self.machine = sum(machine.values())
         for name, now in after.items():
             was = self.before.get(name, {})
             # A process born inside the window counts from zero.
             self.used[name] = sum(max(0.0, cpu - was.get(pid, 0.0)) for pid, cpu in now.items())
-        self.used["other"] = max(0.0, self.machine - sum(self.used.values()))
+        # "other": processes that are not ours (other work on the machine, our driver).
+        self.used["other"] = max(0.0, machine["processes"] - sum(self.used.values()))
+        self.used["interrupts"] = machine["interrupts"]
+        self.used["steal"] = machine["steal"]
 
 
 def describe_machine() -> dict:
@@ -130,6 +144,25 @@ def describe_machine() -> dict:
         "load_average_at_start": loadavg,
         "executable": sys.executable,
     }
+
+
+def describe_code(root) -> dict:
+    """The commit under test and whether the working tree differs from it (outside bench/)."""
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    changed = [
+        line[3:]
+        for line in git("status", "--porcelain", "--untracked-files=no").splitlines()
+        if not line[3:].startswith("bench/")
+    ]
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_files": changed}
 
 
 def _version(command: list[str], pattern: str) -> str:

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+KAIWA_GROUPS = ("daphne", "upstream", "load", "database", "redis", "other", "interrupts", "steal")
 TTFT_TARGET_MS = 25.0
 TTFT_TARGET_N = 200
 ZERO_LOSS_N = 500
@@ -21,7 +22,7 @@ def _f(value: float | None, digits: int = 2) -> str:
 def _errors_cell(level: dict) -> str:
     k = level["kaiwa"]
     stored = level["stored"]
-    bad_store = stored["replies_not_equal_to_stream"] + stored["conversations_still_busy"]
+    bad_store = stored["replies_not_equal_to_stream"]
     return (
         f"{k['errors']} / {k['lost_tokens']}"
         + (f" ({k['mismatched_replies']} replies differ)" if k["mismatched_replies"] else "")
@@ -30,7 +31,7 @@ def _errors_cell(level: dict) -> str:
             if k.get("clients_with_events_after_done")
             else ""
         )
-        + (f"; {bad_store} stored wrong" if bad_store else "")
+        + (f"; {bad_store} stored replies differ" if bad_store else "")
     )
 
 
@@ -204,7 +205,16 @@ def _detail(config: dict) -> str:
             lambda lv: (
                 cpu_used(
                     lv["cpu"]["during_kaiwa"],
-                    ("daphne", "upstream", "load", "database", "redis", "other"),
+                    (
+                        "daphne",
+                        "upstream",
+                        "load",
+                        "database",
+                        "redis",
+                        "other",
+                        "interrupts",
+                        "steal",
+                    ),
                 )
                 + f" (wall {lv['cpu']['kaiwa_window_seconds']:.1f} s)"
             ),
@@ -212,7 +222,9 @@ def _detail(config: dict) -> str:
         row(
             "CPU s in direct window",
             lambda lv: (
-                cpu_used(lv["cpu"]["during_direct"], ("upstream", "load", "other"))
+                cpu_used(
+                    lv["cpu"]["during_direct"], ("upstream", "load", "other", "interrupts", "steal")
+                )
                 + f" (wall {lv['cpu']['direct_window_seconds']:.1f} s)"
             ),
         ),
@@ -270,6 +282,19 @@ def _detail(config: dict) -> str:
     return _table(header, rows)
 
 
+def _code_line(code: dict) -> str:
+    if not code:
+        return ""
+    changed = code.get("uncommitted_files") or []
+    return f"Code: commit {code.get('commit') or '?'}" + (
+        f" plus uncommitted changes in {len(changed)} file(s) ({', '.join(changed[:6])}"
+        + (", …" if len(changed) > 6 else "")
+        + ")."
+        if changed
+        else ", clean working tree."
+    )
+
+
 def markdown(result: dict) -> str:
     m = result["machine"]
     s = result["settings"]
@@ -284,12 +309,16 @@ def markdown(result: dict) -> str:
         f"Python {m['python']}, PostgreSQL {m['postgresql'] or '–'}, Redis {m['redis'] or '–'}; "
         f"load average at start {' '.join(m['load_average_at_start'])}.",
         "",
+        _code_line(result.get("code") or {}),
+        "",
         f"Workload: each reply is {s['tokens']} tokens at {s['interval_ms']:g} ms intervals "
         f"({stream_s:g} s of streaming); N clients start over {s['ramp_ms']:g} ms "
         f"(client i at i × {s['ramp_ms']:g}/N ms), first directly from the fake upstream "
         "(baseline), then as WebSocket turns through Kaiwa with the same start times. "
         f"Client processes: {s['load_procs']}. The upstream, the clients, the database and "
-        "Redis share the same cores as Kaiwa (CPU per group below).",
+        "Redis share the same cores as Kaiwa (CPU per group below; 'other' is other "
+        "processes on the machine, 'interrupts' mostly loopback networking, 'steal' time the "
+        "hypervisor gave to other guests).",
         "",
         "TTFT is measured from the client's send to the first text delta; gaps are between "
         "consecutive delta frames of one reply; total time is from send to `done` (direct: "
@@ -321,6 +350,10 @@ def markdown(result: dict) -> str:
         ),
         "",
     ]
+    if result.get("failures"):
+        lines += ["## Failed configurations", ""]
+        lines += [f"- {f}" for f in result["failures"]]
+        lines += [""]
     for config in result["configs"]:
         lines += [
             f"## {config['label']}",

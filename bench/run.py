@@ -29,15 +29,17 @@ from typing import Any
 from bench import metrics, report
 from bench.procs import (
     CpuWindow,
+    describe_code,
     describe_machine,
     memory_kib,
     pids_named,
     wait_until_quiet,
 )
-from bench.server import ROOT, Daphne, Stack
+from bench.server import ROOT, TURN_TABLES, Daphne, Stack
 from bench.upstream import expected_text
 
 RESULTS = ROOT / "bench" / "results"
+WARMUP_TURNS = 2  # per server process
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -60,6 +62,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1000.0,
         help="client i sends at i*ramp/N; 0 = all at once (default %(default)s)",
     )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=0,
+        help="seconds a client may take for its whole reply (default: max(120, 30 × stream))",
+    )
+    p.add_argument(
+        "--frame-timeout",
+        type=float,
+        default=60,
+        help="seconds a client waits for its next frame (default %(default)s)",
+    )
     p.add_argument("--postgres", action="store_true", help="PostgreSQL (database kaiwa_bench)")
     p.add_argument("--redis", action="store_true", help="Redis channel layer and live text")
     p.add_argument(
@@ -69,6 +83,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="daphne processes; clients split across them (2+ implies --postgres --redis)",
     )
     p.add_argument("--matrix", action="store_true", help="run the three standard configurations")
+    p.add_argument(
+        "--attempts",
+        type=int,
+        default=1,
+        help="measure a level up to this many times while other work disturbs it "
+        "(default %(default)s)",
+    )
     p.add_argument("--load-procs", type=int, default=1, help="client processes (default 1)")
     p.add_argument(
         "--server-env",
@@ -210,14 +231,17 @@ def _run_load(
     workdir: Path,
     window: CpuWindow,
     timeout: float,
+    wait_quiet: bool = True,
+    name: str = "",
 ) -> dict[str, Any]:
     """Run the clients in `args.load_procs` processes; the CPU window spans the load."""
+    name = name or mode
     shards = [specs[i :: args.load_procs] for i in range(args.load_procs)]
     procs = []
     try:
         for k, shard in enumerate(shards):
-            spec_path = workdir / f"{mode}-spec-{k}.json"
-            result_path = workdir / f"{mode}-result-{k}.json"
+            spec_path = workdir / f"{name}-spec-{k}.json"
+            result_path = workdir / f"{name}-result-{k}.json"
             spec_path.write_text(
                 json.dumps(
                     {
@@ -225,8 +249,8 @@ def _run_load(
                         "expected": expected,
                         "clients": shard,
                         "connect_timeout": 30,
-                        "go_timeout": 120,
-                        "frame_timeout": 15,
+                        "go_timeout": args.quiet_wait + 120,
+                        "frame_timeout": args.frame_timeout,
                         "client_timeout": timeout,
                     }
                 )
@@ -247,7 +271,7 @@ def _run_load(
         window.groups["load"] = [p.pid for p, _ in procs]
         waited = time.monotonic()
         quiet = None
-        if args.quiet_wait > 0:
+        if wait_quiet and args.quiet_wait > 0:
             quiet = wait_until_quiet(args.quiet_cores, args.quiet_wait)
         waited = time.monotonic() - waited
         window.start()
@@ -281,7 +305,9 @@ def _run_load(
                 proc.wait(10)
 
 
-def _fixtures(env: dict[str, str], n: int, tag: str, workdir: Path) -> list[dict]:
+def _fixtures(
+    env: dict[str, str], n: int, tag: str, workdir: Path, prefix: str = "bench"
+) -> list[dict]:
     out = workdir / f"clients-{tag}.json"
     subprocess.run(
         [
@@ -293,6 +319,8 @@ def _fixtures(env: dict[str, str], n: int, tag: str, workdir: Path) -> list[dict
             str(n),
             "--tag",
             tag,
+            "--prefix",
+            prefix,
             "--out",
             str(out),
         ],
@@ -329,15 +357,59 @@ def _verify(env: dict[str, str], clients_file: Path, expected: str, workdir: Pat
     return json.loads(out.read_text())
 
 
-def _wait_for_turns(servers: list[Daphne], n: int, timeout: float) -> list[dict]:
+def _wait_for_turns(
+    servers: list[Daphne], n: int, timeout: float, since: list[int] | None = None
+) -> list[dict]:
     """Every turn logs `turn_finished` after its done event; wait for all N lines."""
+    since = since or [0] * len(servers)
     deadline = time.monotonic() + timeout
     while True:
-        records = [r for s in servers for r in s.log_records()]
+        records = [r for s, o in zip(servers, since, strict=True) for r in s.log_records(o)]
         finished = sum(1 for r in records if r.get("message") == "turn_finished")
         if finished >= n or time.monotonic() > deadline:
             return records
         time.sleep(0.2)
+
+
+def _kaiwa_specs(clients: list[dict], servers: list[Daphne], offsets: list[float]) -> list[dict]:
+    """Client i talks to server i mod P (the multi-process split) and starts at offsets[i]."""
+    specs = []
+    for i, c in enumerate(clients):
+        server = servers[i % len(servers)]
+        specs.append(
+            {
+                "index": i,
+                "server": i % len(servers),
+                "offset": offsets[i],
+                "host": "127.0.0.1",
+                "port": server.port,
+                "path": f"/ws/conversations/{c['conversation_id']}/",
+                "origin": f"http://127.0.0.1:{server.port}",
+                "cookie": c["cookie"],
+            }
+        )
+    return specs
+
+
+def _settled_writes(stack: Stack, before: dict | None, rows: int, timeout: float = 20):
+    """PostgreSQL's table counters once the warm-up's `rows` writes show in them.
+
+    Backends that stay connected report their counters at most once a second while busy
+    and within about 10 s once idle.
+    """
+    if before is None:
+        return None
+    deadline = time.monotonic() + timeout
+    while True:
+        now = stack.table_writes()
+        grown = sum(
+            now.get(t, {}).get(k, 0) - before.get(t, {}).get(k, 0)
+            for t in TURN_TABLES
+            for k in ("ins", "upd")
+        )
+        if grown >= rows or time.monotonic() > deadline:
+            return now
+        time.sleep(0.5)
 
 
 def _wait_for_no_backends(stack: Stack, timeout: float = 15) -> None:
@@ -349,14 +421,39 @@ def _wait_for_no_backends(stack: Stack, timeout: float = 15) -> None:
 
 
 def run_level(stack: Stack, env: dict[str, str], n: int, args, upstream: Upstream) -> dict:
-    workdir = stack.workdir / f"n{n}"
+    """Measure one load level; on a busy machine, up to --attempts times (the least
+    disturbed measurement is kept)."""
+    kept = None
+    others = []
+    for attempt in range(1, args.attempts + 1):
+        level = measure_level(stack, env, n, args, upstream, attempt)
+        cpu = level["cpu"]
+        disturbance = max(cpu["other_cores_during_kaiwa"], cpu["other_cores_during_direct"])
+        others.append(round(disturbance, 2))
+        if kept is None or disturbance < kept[0]:
+            kept = (disturbance, level)
+        if disturbance <= max(0.3, args.quiet_cores):
+            break
+        print(f"  N={n}: other work used {disturbance:.2f} cores; measuring again", flush=True)
+    level = kept[1]
+    level["attempts_other_cores"] = others
+    return level
+
+
+def measure_level(
+    stack: Stack, env: dict[str, str], n: int, args, upstream: Upstream, attempt: int
+) -> dict:
+    workdir = stack.workdir / f"n{n}-{attempt}"
     workdir.mkdir(parents=True, exist_ok=True)
     expected = expected_text(args.tokens)
     stream_seconds = args.tokens * args.interval_ms / 1000
-    timeout = args.ramp_ms / 1000 + max(60.0, 20 * stream_seconds)
+    timeout = args.ramp_ms / 1000 + (args.timeout or max(120.0, 30 * stream_seconds))
     offsets = [i * args.ramp_ms / 1000 / n for i in range(n)]
     print(f"  N={n}: fixtures", flush=True)
-    clients = _fixtures(env, n, f"n{n}", workdir)
+    clients = _fixtures(env, n, f"n{n}-{attempt}", workdir)
+    warm_clients = _fixtures(
+        env, WARMUP_TURNS * stack.processes, f"warm-n{n}-{attempt}", workdir, prefix="warm"
+    )
 
     # The baseline: the same streams straight from the upstream.
     print(f"  N={n}: direct", flush=True)
@@ -378,28 +475,39 @@ def run_level(stack: Stack, env: dict[str, str], n: int, args, upstream: Upstrea
 
     if stack.postgres:
         _wait_for_no_backends(stack)  # the fixtures' backend has reported its writes
-    writes_before = stack.table_writes()
     servers: list[Daphne] = []
     try:
         for k in range(stack.processes):
             servers.append(Daphne(env=env, log_path=workdir / f"daphne-{k}.log").start())
+        # Warm-up: a few turns per process, not measured, so that lazy set-up (the SDK
+        # client, upstream and database connections, imports) is not charged to the load.
+        print(f"  N={n}: warm-up ({len(warm_clients)} turns)", flush=True)
+        warm_before = stack.table_writes()
+        warm = _run_load(
+            "kaiwa",
+            _kaiwa_specs(warm_clients, servers, [0.05 * i for i in range(len(warm_clients))]),
+            expected,
+            args,
+            workdir,
+            CpuWindow(groups={}),
+            timeout,
+            wait_quiet=False,
+            name="warmup",
+        )
+        failed = [c["error"] for c in warm["clients"] if c["error"]]
+        if failed:
+            raise RuntimeError(f"warm-up turns failed: {failed[:3]}")
+        warm_records = _wait_for_turns(servers, len(warm_clients), timeout=30)
+        log_offsets = [s.log_size() for s in servers]
+        warm_rows = sum(
+            metrics.FIXED_STATEMENTS + int(r.get("db_flushes", 0))
+            for r in warm_records
+            if r.get("message") == "turn_finished"
+        )
+        writes_before = _settled_writes(stack, warm_before, warm_rows)
         idle_rss = [memory_kib(s.pid)[0] for s in servers]
         print(f"  N={n}: kaiwa ({len(servers)} process(es))", flush=True)
-        kaiwa_specs = []
-        for i, c in enumerate(clients):
-            server = servers[i % len(servers)]
-            kaiwa_specs.append(
-                {
-                    "index": i,
-                    "server": i % len(servers),
-                    "offset": offsets[i],
-                    "host": "127.0.0.1",
-                    "port": server.port,
-                    "path": f"/ws/conversations/{c['conversation_id']}/",
-                    "origin": f"http://127.0.0.1:{server.port}",
-                    "cookie": c["cookie"],
-                }
-            )
+        kaiwa_specs = _kaiwa_specs(clients, servers, offsets)
         window = CpuWindow(
             groups={"daphne": [s.pid for s in servers], "upstream": [upstream.proc.pid]},
             dynamic=dynamic,
@@ -423,7 +531,7 @@ def run_level(stack: Stack, env: dict[str, str], n: int, args, upstream: Upstrea
                 spy.wait(30)
             except subprocess.TimeoutExpired:
                 spy.kill()
-        records = _wait_for_turns(servers, n, timeout=30)
+        _wait_for_turns(servers, n, timeout=30, since=log_offsets)
         hwm = [memory_kib(s.pid)[1] for s in servers]
     finally:
         for s in servers:
@@ -440,12 +548,12 @@ def run_level(stack: Stack, env: dict[str, str], n: int, args, upstream: Upstrea
             }
             for t in writes_after
         }
-    verify = _verify(env, workdir / f"clients-n{n}.json", expected, workdir)
-    records = [r for s in servers for r in s.log_records()]
+    verify = _verify(env, workdir / f"clients-n{n}-{attempt}.json", expected, workdir)
+    records = [r for s, o in zip(servers, log_offsets, strict=True) for r in s.log_records(o)]
 
     k_side = metrics.client_side(kaiwa["clients"], args.tokens)
     d_side = metrics.client_side(direct["clients"], args.tokens)
-    relayed = sum(args.tokens for c in kaiwa["clients"] if c["text_ok"])
+    relayed = k_side["tokens_delivered"]
     daphne_cpu = window.used["daphne"]
     level = {
         "n": n,
@@ -460,8 +568,10 @@ def run_level(stack: Stack, env: dict[str, str], n: int, args, upstream: Upstrea
             "during_kaiwa": window.used,
             "during_kaiwa_client_self_reported": kaiwa["client_cpu_seconds"],
             "during_direct": direct_window.used,
-            "other_cores_during_kaiwa": window.used["other"] / window.wall,
-            "other_cores_during_direct": direct_window.used["other"] / direct_window.wall,
+            # Others' processes and the hypervisor's other guests: both take our cores.
+            "other_cores_during_kaiwa": (window.used["other"] + window.used["steal"]) / window.wall,
+            "other_cores_during_direct": (direct_window.used["other"] + direct_window.used["steal"])
+            / direct_window.wall,
             "busy_cores_before_kaiwa": kaiwa["busy_cores_before"],
             "busy_cores_before_direct": direct["busy_cores_before"],
             "waited_for_quiet_seconds": kaiwa["waited_for_quiet_seconds"]
@@ -481,7 +591,7 @@ def run_level(stack: Stack, env: dict[str, str], n: int, args, upstream: Upstrea
         raw = args.out / "raw"
         raw.mkdir(parents=True, exist_ok=True)
         slug = stack.label.replace(" ", "_").replace(",", "").replace("+", "")
-        (raw / f"{slug}-n{n}.json").write_text(
+        (raw / f"{slug}-n{n}-{attempt}.json").write_text(
             json.dumps({"direct": direct["clients"], "kaiwa": kaiwa["clients"]})
         )
     return level
@@ -517,18 +627,26 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     machine = describe_machine()
+    code = describe_code(ROOT)
     started = datetime.now(UTC)
     upstream = Upstream(args.tokens, args.interval_ms, max_seconds=6 * 3600)
     configs = []
+    failures = []
     try:
         for stack in _stacks(args):
-            configs.append(run_stack(stack, args, upstream))
+            try:
+                configs.append(run_stack(stack, args, upstream))
+            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                # Keep what the other configurations measured; say what failed.
+                print(f"{stack.label}: FAILED: {exc}", file=sys.stderr, flush=True)
+                failures.append(f"{stack.label}: {exc}")
     finally:
         upstream.stop()
     result = {
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine,
+        "code": code,
         "settings": {
             "n": args.ns,
             "tokens": args.tokens,
@@ -539,6 +657,7 @@ def main(argv: list[str] | None = None) -> int:
             "quiet_cores": args.quiet_cores,
         },
         "configs": configs,
+        "failures": failures,
     }
     markdown = report.markdown(result)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
@@ -547,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / f"{name}.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     print(markdown)
     print(f"written: {args.out / 'latest.md'}, {args.out / 'latest.json'} (and {stamp}.*)")
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

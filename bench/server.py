@@ -221,10 +221,15 @@ class Daphne:
             stderr=subprocess.DEVNULL,
         )
 
-    def log_records(self) -> list[dict]:
-        """The JSON log lines the process wrote (others — tracebacks — as {"raw": line})."""
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size
+
+    def log_records(self, since: int = 0) -> list[dict]:
+        """The JSON log lines the process wrote from byte `since` on (others — tracebacks,
+        warnings — as {"raw": line})."""
         records = []
         with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            f.seek(since)
             for line in f:
                 line = line.strip()
                 if not line:
