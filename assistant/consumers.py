@@ -14,6 +14,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from assistant import live
+from assistant.db import in_db_thread
 from assistant.limits import send_rate_check
 from assistant.replay import closing_events, reply_if_finished
 from assistant.runner import spawn_turn
@@ -89,10 +90,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             raise InvalidInput("'content' must be a string.")
         client_id = _parse_uuid(command.get("client_id"))
         await sync_to_async(send_rate_check)(user=self.user)
-        turn = await sync_to_async(turn_start)(
+        turn = await in_db_thread(turn_start)(
             user=self.user, content=content, conversation=self.conversation, client_id=client_id
         )
-        message = await sync_to_async(lambda: MessageOutputSerializer(turn.user_message).data)()
+        message = await in_db_thread(lambda: MessageOutputSerializer(turn.user_message).data)()
         await self._send_json({"type": "user_message", "message": message})
         if turn.created:
             spawn_turn(turn.reply.pk)
@@ -204,12 +205,12 @@ def _parse_uuid(value):
         raise InvalidInput("'client_id' must be a UUID.") from exc
 
 
-@sync_to_async
+@in_db_thread
 def _owned_conversation(user, conversation_id) -> Conversation | None:
     return Conversation.objects.for_user(user).filter(pk=conversation_id).first()
 
 
-@sync_to_async
+@in_db_thread
 def _active_reply_id(conversation_id):
     from assistant.recovery import recover_stale_replies
 

@@ -23,7 +23,6 @@ def _stale_filter() -> Q:
     return Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
 
 
-@transaction.atomic
 def recover_stale_replies(*, conversation_id=None, message_id=None) -> int:
     """Mark stale unfinished replies `interrupted` and free their conversations."""
     stale = Message.objects.filter(status__in=_UNFINISHED).filter(_stale_filter())
@@ -31,9 +30,16 @@ def recover_stale_replies(*, conversation_id=None, message_id=None) -> int:
         stale = stale.filter(conversation_id=conversation_id)
     if message_id is not None:
         stale = stale.filter(pk=message_id)
+    # Readers call this often: look first, and take a write transaction (on SQLite, the
+    # database's write lock) only when there is something to recover.
     ids = list(stale.values_list("pk", flat=True))
     if not ids:
         return 0
+    with transaction.atomic():
+        return _mark_interrupted(ids)
+
+
+def _mark_interrupted(ids: list) -> int:
     Message.objects.filter(pk__in=ids, status__in=_UNFINISHED).update(
         status=Message.Status.INTERRUPTED,
         error_code="interrupted",
