@@ -30,6 +30,17 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def _positive_seconds(name: str, default: float, check_id: str) -> list[CheckMessage]:
+    """An error when setting `name` is not a number of seconds greater than 0."""
+    value = getattr(settings, name, default)
+    seconds = _number(value)
+    if seconds is not None and seconds > 0:
+        return []
+    return [
+        Error(f"{name} must be a number of seconds greater than 0, not {value!r}.", id=check_id)
+    ]
+
+
 def _is_http_url(value: str) -> bool:
     # Not URLValidator: it refuses single-label hosts such as docker-compose's "http://ollama".
     if any(char.isspace() for char in value):
@@ -164,15 +175,7 @@ def check_llm_parameters(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
                 id="kaiwa.E005",
             )
         )
-    timeout = _number(getattr(settings, "LLM_REQUEST_TIMEOUT", 30))
-    if timeout is None or timeout <= 0:
-        errors.append(
-            Error(
-                "LLM_REQUEST_TIMEOUT must be a number of seconds greater than 0, not "
-                f"{getattr(settings, 'LLM_REQUEST_TIMEOUT', None)!r}.",
-                id="kaiwa.E006",
-            )
-        )
+    errors += _positive_seconds("LLM_REQUEST_TIMEOUT", 30, "kaiwa.E006")
     retries = getattr(settings, "LLM_MAX_RETRIES", 3)
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         errors.append(
@@ -281,15 +284,7 @@ def check_search(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         value = getattr(settings, name, "")
         if not (isinstance(value, str) and _is_http_url(value)):
             errors.append(Error(f"{name} is not a valid http(s) URL: {value!r}.", id="kaiwa.E024"))
-    timeout = _number(getattr(settings, "SEARCH_TIMEOUT", 10))
-    if timeout is None or timeout <= 0:
-        errors.append(
-            Error(
-                "SEARCH_TIMEOUT must be a number of seconds greater than 0, not "
-                f"{getattr(settings, 'SEARCH_TIMEOUT', None)!r}.",
-                id="kaiwa.E025",
-            )
-        )
+    errors += _positive_seconds("SEARCH_TIMEOUT", 10, "kaiwa.E025")
     if not errors:
         from assistant.search import build_search_backend
 
@@ -304,15 +299,7 @@ def check_search(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 def check_images(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Image download limits and sizes."""
     errors: list[CheckMessage] = []
-    timeout = _number(getattr(settings, "IMAGE_DOWNLOAD_TIMEOUT", 30))
-    if timeout is None or timeout <= 0:
-        errors.append(
-            Error(
-                "IMAGE_DOWNLOAD_TIMEOUT must be a number of seconds greater than 0, not "
-                f"{getattr(settings, 'IMAGE_DOWNLOAD_TIMEOUT', None)!r}.",
-                id="kaiwa.E027",
-            )
-        )
+    errors += _positive_seconds("IMAGE_DOWNLOAD_TIMEOUT", 30, "kaiwa.E027")
     max_bytes = getattr(settings, "IMAGE_MAX_BYTES", 1)
     if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1:
         errors.append(
