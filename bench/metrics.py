@@ -68,6 +68,7 @@ def client_side(clients: list[dict[str, Any]], tokens: int) -> dict[str, Any]:
     return {
         "ttft_phases": phases,
         "clients": len(clients),
+        "finished": len(total),
         "ttft_p50": percentile(ttft, 50),
         "ttft_p99": percentile(ttft, 99),
         "ttft_max": max(ttft) if ttft else None,

@@ -41,6 +41,14 @@ GROUPS = [
 ]
 
 
+# A sample whose innermost frame is one of these is a thread waiting, not working (py-spy's
+# --nonblocking sampling cannot always tell).
+IDLE = re.compile(
+    r"^(EpollSelector\.select|_worker \(concurrent/futures/thread\.py:89\)|"
+    r"Condition\.wait|Event\.wait|Thread\._wait_for_tstate_lock)"
+)
+
+
 def _frames(stack: str) -> list[str]:
     return [re.sub(r"\(/.*?site-packages/", "(", f) for f in stack.split(";")]
 
@@ -48,7 +56,7 @@ def _frames(stack: str) -> list[str]:
 def summarise(path: str, top: int) -> str:
     groups: collections.Counter = collections.Counter()
     selfs: collections.Counter = collections.Counter()
-    total = 0
+    total = idle = 0
     compiled = [(name, re.compile(rx)) for name, rx in GROUPS]
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
@@ -56,15 +64,22 @@ def summarise(path: str, top: int) -> str:
             if not count.isdigit():
                 continue
             n = int(count)
-            total += n
             frames = _frames(stack)
+            if IDLE.search(frames[-1]):
+                idle += n
+                continue
+            total += n
             selfs[frames[-1]] += n
             joined = "\n".join(frames)
             name = next((g for g, rx in compiled if rx.search(joined)), "other")
             groups[name] += n
     if not total:
         return f"{path}: no samples"
-    out = [f"{path}: {total} samples", "", "by part (most specific part found in the stack):"]
+    out = [
+        f"{path}: {total} busy samples ({idle} more of waiting threads left out)",
+        "",
+        "by part (most specific part found in the stack), share of busy samples:",
+    ]
     out += [f"  {100 * n / total:5.1f}%  {name}" for name, n in groups.most_common()]
     out += ["", f"top {top} functions by self time:"]
     out += [f"  {100 * n / total:5.1f}%  {name}" for name, n in selfs.most_common(top)]

@@ -35,6 +35,15 @@ def _errors_cell(level: dict) -> str:
     )
 
 
+def _total_cell(level: dict, digits: int) -> str:
+    k = level["kaiwa"]
+    cell = _f(level["added"]["total_ratio"], digits)
+    finished = k.get("finished", k["clients"])
+    if finished < k["clients"]:
+        cell += f" ({finished}/{k['clients']} finished)"
+    return cell
+
+
 def _writes_cell(db: dict) -> str:
     if db["statements_mean"] is None:
         return "–"
@@ -62,7 +71,7 @@ def summary_rows(result: dict) -> list[list[str]]:
                     str(level["n"]) + (" †" if contended(level, result) else ""),
                     f"{_ms(added['added_ttft_p50'], True)} / {_ms(added['added_ttft_p99'], True)}",
                     _ms(added["added_gap_p99"], True),
-                    _f(added["total_ratio"], 3),
+                    _total_cell(level, 3),
                     _f(level["cpu"]["daphne_per_1000_tokens"], 3),
                     " + ".join(f"{m:.0f}" for m in level["memory"]["peak_rss_mib"]),
                     _writes_cell(level["db"]),
@@ -369,3 +378,62 @@ def markdown(result: dict) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def readme_table(result: dict) -> str:
+    """The compact table README.md quotes: Kaiwa as a ratio of reading the stream directly."""
+    header = [
+        "configuration",
+        "N",
+        "TTFT p50 / p99, direct → Kaiwa (ms)",
+        "TTFT p99 ×",
+        "gap p99 ×",
+        "total time ×",
+        "CPU ms / token",
+        "peak RSS (MiB)",
+        "DB writes / turn: stmts · txns (budget)",
+        "errors / lost tokens",
+    ]
+    rows = []
+    for config in result["configs"]:
+        for lv in config["levels"]:
+            d, k = lv["direct"], lv["kaiwa"]
+
+            def ratio(key, d=d, k=k):
+                return f"{k[key] / d[key]:.1f}" if k[key] and d[key] else "–"
+
+            db = lv["db"]
+            rows.append(
+                [
+                    config["label"],
+                    str(lv["n"]) + (" †" if contended(lv, result) else ""),
+                    f"{_ms(d['ttft_p50'])} / {_ms(d['ttft_p99'])} → "
+                    f"{_ms(k['ttft_p50'])} / {_ms(k['ttft_p99'])}",
+                    ratio("ttft_p99"),
+                    ratio("gap_p99"),
+                    _total_cell(lv, 2),
+                    _f(lv["cpu"]["daphne_per_1000_tokens"], 2),
+                    " + ".join(f"{m:.0f}" for m in lv["memory"]["peak_rss_mib"]),
+                    f"{_f(db['statements_mean'], 1)} · {_f(db['transactions_mean'], 1)}"
+                    f" (≤ {_f(db['budget_mean'], 1)})",
+                    _errors_cell(lv),
+                ]
+            )
+    return _table(header, rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="Re-render a benchmark result (JSON).")
+    parser.add_argument("result", help="e.g. bench/results/latest.json")
+    parser.add_argument("--readme", action="store_true", help="the compact table of README.md")
+    args = parser.parse_args(argv)
+    with open(args.result, encoding="utf-8") as f:
+        result = json.load(f)
+    print(readme_table(result) if args.readme else markdown(result))
+
+
+if __name__ == "__main__":
+    main()
