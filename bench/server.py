@@ -212,6 +212,7 @@ class Daphne:
                 "--rate",
                 "200",
                 "--nonblocking",  # never pause the server to sample it
+                "--gil",  # only the thread holding the GIL: threads waiting for it are not busy
                 "--format",
                 "raw",
                 "--output",
