@@ -52,6 +52,15 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await self._send_snapshot()
         self.watchdog = asyncio.create_task(self._watch_for_dead_turns())
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale database connections before every handler, through a hop
+        # to the single thread-sensitive thread. Reply events (one per delta per socket)
+        # touch no database, so they skip it; under load those hops queued every token.
+        if message["type"] == "reply.event":
+            await self.reply_event(message)
+        else:
+            await super().dispatch(message)
+
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
@@ -150,9 +159,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                         await self._forward(event)
 
     async def _forward(self, event: dict[str, Any]) -> None:
+        # The follower of an ended reply stays in `followers`: it drops any late event of
+        # that reply (the live `done` after the watchdog closed the reply from the database,
+        # deltas queued behind a catch-up) instead of a new follower replaying the log.
         await self._send_json(ws_event(event))
-        if event["type"] in live.TERMINAL_EVENTS:
-            self.followers.pop(event["message_id"], None)
 
     async def _send_error(self, code: str, message: str, message_id: str | None = None) -> None:
         await self._send_json(

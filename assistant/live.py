@@ -212,6 +212,8 @@ class ReplyFollower:
         return self.take(await reply_events(self.message_id))
 
     async def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.finished:
+            return []  # the reply has ended for this reader: late events change nothing
         if event.get("message_id") != self.message_id or event["seq"] <= self.last_seq:
             return []
         if event["seq"] == self.last_seq + 1:

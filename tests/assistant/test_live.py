@@ -1,0 +1,94 @@
+"""Live delivery inside one process: the local channel layer and late events on a socket."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.testing import WebsocketCommunicator
+
+from assistant import channel_layer as local_layer
+from assistant import live
+from assistant.channel_layer import LocalChannelLayer
+from tests.factories import ConversationFactory
+
+
+async def test_group_send_reaches_every_member_with_its_own_copy():
+    layer = LocalChannelLayer()
+    channels = [await layer.new_channel() for _ in range(3)]
+    for channel in channels:
+        await layer.group_add("g", channel)
+    await layer.group_send("g", {"type": "reply.event", "event": {"seq": 1}})
+    received = [await layer.receive(channel) for channel in channels]
+    assert all(m == {"type": "reply.event", "event": {"seq": 1}} for m in received)
+    received[0]["event"]["seq"] = 99  # one reader changing its message changes no other
+    assert received[1]["event"]["seq"] == 1
+
+
+async def test_a_full_member_misses_the_message_and_the_others_get_it():
+    layer = LocalChannelLayer(capacity=1)
+    full, other = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("g", full)
+    await layer.group_add("g", other)
+    await layer.send(full, {"type": "x", "n": 0})
+    await layer.group_send("g", {"type": "x", "n": 1})
+    assert (await layer.receive(full))["n"] == 0
+    assert (await layer.receive(other))["n"] == 1
+
+
+async def test_expiry_scans_run_at_most_once_per_interval_and_still_expire(monkeypatch):
+    scans = []
+    base_scan = InMemoryChannelLayer._clean_expired
+    monkeypatch.setattr(
+        InMemoryChannelLayer, "_clean_expired", lambda self: scans.append(1) or base_scan(self)
+    )
+    clock = [1000.0]
+    monkeypatch.setattr(local_layer.time, "monotonic", lambda: clock[0])
+    layer = LocalChannelLayer(expiry=60)
+    member = await layer.new_channel()
+    await layer.group_add("g", member)
+    for _ in range(100):
+        await layer.group_send("g", {"type": "x"})
+    assert len(scans) == 1
+
+    # A minute later (by the layer's wall clock) the unread messages have expired, and the
+    # next scan, a second later by the throttle's clock, removes them and the membership.
+    import channels.layers
+
+    real_time = channels.layers.time.time
+    monkeypatch.setattr(channels.layers.time, "time", lambda: real_time() + 120)
+    clock[0] += local_layer.CLEANUP_INTERVAL_SECONDS
+    await layer.group_send("g", {"type": "x"})
+    assert len(scans) == 2
+    assert member not in layer.groups.get("g", {})
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_events_of_a_finished_reply_arriving_late_are_not_replayed(user):
+    """A late broadcast of an ended reply (the live `done` after the watchdog closed it from
+    the database, deltas queued behind a catch-up) must not replay the reply to the socket."""
+    from channels.routing import URLRouter
+
+    from config.websocket_urls import websocket_urlpatterns
+
+    conversation = await sync_to_async(ConversationFactory)(owner=user)
+    communicator = WebsocketCommunicator(
+        URLRouter(websocket_urlpatterns),
+        f"/ws/conversations/{conversation.id}/",
+        headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")],
+    )
+    communicator.scope["user"] = user
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.send_json_to({"type": "send", "content": "こんにちは"})
+    events = []
+    while not events or events[-1]["type"] != "done":
+        events.append(await communicator.receive_json_from(timeout=5))
+    done = events[-1]
+    delta = next(e for e in events if e["type"] == "delta")
+
+    logged = await live.reply_events(done["message_id"])
+    late_delta = next(e for e in logged if e["seq"] == delta["seq"] + 1)
+    group = live.conversation_group(conversation.id)
+    for late in (late_delta, logged[-1]):
+        await get_channel_layer().group_send(group, {"type": "reply.event", "event": late})
+    assert await communicator.receive_nothing(timeout=0.5)
+    await communicator.disconnect()
