@@ -151,7 +151,11 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1500}}
+        # Channels' in-memory layer with cheaper expiry scans (assistant/channel_layer.py).
+        "default": {
+            "BACKEND": "assistant.channel_layer.LocalChannelLayer",
+            "CONFIG": {"capacity": 1500},
+        }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

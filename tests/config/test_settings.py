@@ -74,7 +74,7 @@ def test_defaults_are_sqlite_wal_and_in_memory_layer():
     engine, options, layer = json.loads(result.stdout)
     assert engine == "django.db.backends.sqlite3"
     assert "journal_mode=WAL" in options["init_command"] and options["timeout"] > 0
-    assert layer == "channels.layers.InMemoryChannelLayer"
+    assert layer == "assistant.channel_layer.LocalChannelLayer"
 
 
 def test_dotenv_file_is_read(tmp_path):
