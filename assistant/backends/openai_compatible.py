@@ -40,6 +40,7 @@ from assistant.backends.base import (
     Usage,
 )
 from assistant.backends.call_log import CallLog, last_user_text
+from assistant.backends.chunk_stream import ChunkStream
 from assistant.errors import (
     ContentFiltered,
     LLMError,
@@ -152,7 +153,7 @@ class OpenAICompatibleBackend(LLMBackend):
         return kwargs
 
     async def _open_stream(self, kwargs: dict[str, Any]) -> tuple[Any, int]:
-        """Start a streamed completion; returns the SDK stream and the SDK's retry count.
+        """Start a streamed completion; returns its chunks and the SDK's retry count.
 
         Older vLLM / llama.cpp servers answer 400 to `stream_options`; then the request is
         sent once more without it and the backend stops asking for streamed usage.
@@ -172,9 +173,9 @@ class OpenAICompatibleBackend(LLMBackend):
                     extra={"provider": self.provider, "model": kwargs["model"]},
                 )
             else:
-                return raw.parse(), raw.retries_taken
+                return ChunkStream(raw.http_response), raw.retries_taken
         raw = await completions.with_raw_response.create(**kwargs, stream=True)
-        return raw.parse(), raw.retries_taken
+        return ChunkStream(raw.http_response), raw.retries_taken
 
     async def stream_chat(
         self, *, messages: list[ChatMessage], options: ChatOptions
@@ -196,22 +197,24 @@ class OpenAICompatibleBackend(LLMBackend):
                 stream, log.retries = await self._open_stream(kwargs)
                 try:
                     async for chunk in stream:
-                        if chunk.model and log.model == kwargs["model"]:
-                            log.model = chunk.model  # Azure's first chunk has model ""
-                        if chunk.usage is not None:
-                            log.usage = _usage(chunk.usage)
-                        for choice in chunk.choices:  # [] on usage / prompt-filter chunks
-                            if choice.index:
+                        model = chunk.get("model")
+                        if model and log.model == kwargs["model"]:
+                            log.model = model  # Azure's first chunk has model ""
+                        if chunk.get("usage"):
+                            log.usage = _usage_of(chunk["usage"])
+                        for choice in chunk.get("choices") or ():  # none on usage chunks
+                            if choice.get("index"):
                                 continue  # n=1: only the first choice exists
-                            delta = choice.delta
-                            if delta is not None and delta.content:
+                            delta = choice.get("delta") or {}
+                            content = delta.get("content")
+                            if content:
                                 log.first_token()
-                                text.append(delta.content)
-                                yield TextDelta(delta.content)
-                            if delta is not None and delta.tool_calls:
-                                _collect_tool_fragments(calls, delta.tool_calls)
-                            if choice.finish_reason:
-                                finish_reason = choice.finish_reason
+                                text.append(content)
+                                yield TextDelta(content)
+                            if delta.get("tool_calls"):
+                                _collect_tool_fragments(calls, delta["tool_calls"])
+                            if choice.get("finish_reason"):
+                                finish_reason = choice["finish_reason"]
                 finally:
                     await stream.close()
             except openai.OpenAIError as exc:
@@ -414,21 +417,30 @@ def _usage(usage: Any) -> Usage:
     )
 
 
-def _collect_tool_fragments(calls: dict[int, _PartialToolCall], fragments: list[Any]) -> None:
-    """Accumulate streamed tool-call pieces by their `index`."""
+def _usage_of(usage: dict[str, Any]) -> Usage:
+    """`Usage` from a streamed chunk's usage object."""
+    return Usage(
+        prompt_tokens=usage.get("prompt_tokens") or 0,
+        completion_tokens=usage.get("completion_tokens") or 0,
+    )
+
+
+def _collect_tool_fragments(
+    calls: dict[int, _PartialToolCall], fragments: list[dict[str, Any]]
+) -> None:
+    """Accumulate streamed tool-call pieces (chunk dicts) by their `index`."""
     for fragment in fragments:
-        index = fragment.index
+        index = fragment.get("index")
         if index is None:  # some compatible servers omit it: a new id starts a new call
-            index = len(calls) if (fragment.id or not calls) else max(calls)
+            index = len(calls) if (fragment.get("id") or not calls) else max(calls)
         partial = calls.setdefault(index, _PartialToolCall())
-        if fragment.id:
-            partial.id = fragment.id
-        function = fragment.function
-        if function is not None:
-            if function.name:
-                partial.name = function.name
-            if function.arguments:
-                partial.arguments.append(function.arguments)
+        if fragment.get("id"):
+            partial.id = fragment["id"]
+        function = fragment.get("function") or {}
+        if function.get("name"):
+            partial.name = function["name"]
+        if function.get("arguments"):
+            partial.arguments.append(function["arguments"])
 
 
 def _assemble(calls: dict[int, _PartialToolCall]) -> tuple[ToolCall, ...]:
