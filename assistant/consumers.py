@@ -18,7 +18,7 @@ from assistant.db import in_db_thread
 from assistant.limits import send_rate_check
 from assistant.replay import closing_events, reply_if_finished
 from assistant.runner import spawn_turn
-from assistant.turns import turn_start, turn_stop
+from assistant.turns import Turn, turn_start, turn_stop
 from conversations.api.serializers import MessageOutputSerializer
 from conversations.errors import DomainError, InvalidInput
 from conversations.models import Conversation
@@ -98,11 +98,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if not isinstance(content, str):
             raise InvalidInput("'content' must be a string.")
         client_id = _parse_uuid(command.get("client_id"))
-        await sync_to_async(send_rate_check)(user=self.user)
-        turn = await in_db_thread(turn_start)(
-            user=self.user, content=content, conversation=self.conversation, client_id=client_id
+        turn, message = await _start_turn(
+            user=self.user, conversation=self.conversation, content=content, client_id=client_id
         )
-        message = await in_db_thread(lambda: MessageOutputSerializer(turn.user_message).data)()
         await self._send_json({"type": "user_message", "message": message})
         if turn.created:
             spawn_turn(turn.reply.pk)
@@ -213,6 +211,15 @@ def _parse_uuid(value):
         return uuid.UUID(str(value))
     except ValueError as exc:
         raise InvalidInput("'client_id' must be a UUID.") from exc
+
+
+@in_db_thread
+def _start_turn(*, user, conversation: Conversation, content: str, client_id) -> tuple[Turn, dict]:
+    """Rate check, turn start and the user message's JSON in one trip to a database thread
+    (each trip is a thread hand-off, which under load waits for the GIL)."""
+    send_rate_check(user=user)
+    turn = turn_start(user=user, content=content, conversation=conversation, client_id=client_id)
+    return turn, MessageOutputSerializer(turn.user_message).data
 
 
 @in_db_thread
