@@ -1,6 +1,6 @@
 """Settings overlays for trying proposed changes under the benchmark without editing Kaiwa.
 
-    python -m bench --settings bench.experiments.light_stream --postgres --redis
+    python -m bench --settings bench.experiments.switch_interval --postgres --redis
 
 Each module imports config.settings and changes one thing; the report names the module.
 """
