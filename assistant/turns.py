@@ -80,12 +80,14 @@ def _turn_start(*, user, content, conversation, client_id, system_prompt, temper
         )
     # The row lock serialises turn starts per conversation (SQLite: the IMMEDIATE transaction).
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
-    if client_id is not None:
-        earlier = _earlier_turn(conversation, client_id)
+    if conversation.active_turn_id is not None:
+        # A repeated send of the running turn gets that turn; any other send must wait.
+        earlier = _earlier_turn(conversation, client_id) if client_id is not None else None
         if earlier is not None:
             return earlier
-    if conversation.active_turn_id is not None:
         raise TurnInProgress()
+    # A repeated send of a finished turn breaks the unique client_id constraint below, and
+    # turn_start returns the earlier turn then: no lookup on the common path.
 
     user_message = Message.objects.create(
         conversation=conversation,

@@ -231,6 +231,32 @@ def test_same_client_id_returns_the_earlier_turn_and_calls_no_model(api_client, 
     assert Message.objects.filter(conversation=conversation, role="user").count() == 1
 
 
+def test_same_client_id_while_the_turn_runs_returns_the_running_turn(
+    api_client, llm_upstream, user
+):
+    conversation = ConversationFactory(owner=user)
+    client_id = str(uuid.uuid4())
+    url = f"/api/conversations/{conversation.id}/messages/"
+    llm_upstream.enqueue(reply("ゆっくり" * 10, chunks=["ゆっくり"] * 10, interval=0.1))
+    results = {}
+
+    def first_turn():
+        results["first"] = api_client.post(
+            url, {"content": "一回", "client_id": client_id}, format="json"
+        )
+
+    thread = threading.Thread(target=first_turn)
+    thread.start()
+    llm_upstream.wait_for_requests(1, kind="chat", timeout=5)
+    again = api_client.post(url, {"content": "一回", "client_id": client_id}, format="json")
+    thread.join(20)
+    assert again.status_code == 200, again.content
+    first = results["first"].json()
+    assert again.json()["assistant_message"]["id"] == first["assistant_message"]["id"]
+    assert Message.objects.filter(conversation=conversation, role="user").count() == 1
+    assert len(llm_upstream.chat_requests()) == 1
+
+
 def test_a_second_turn_while_one_runs_is_409(api_client, llm_upstream, user):
     conversation = ConversationFactory(owner=user)
     url = f"/api/conversations/{conversation.id}/messages/"
