@@ -58,14 +58,19 @@ class _LocalLog:
         if key in self._events:
             self._expires[key] = time.monotonic() + seconds
 
-    async def set_flag(self, key: str) -> None:
+    async def set_flag(self, key: str, ttl: float = EVENT_LOG_TTL_SECONDS) -> None:
         self._purge()
         self._events[key] = ["1"]
-        self._expires[key] = time.monotonic() + EVENT_LOG_TTL_SECONDS
+        self._expires[key] = time.monotonic() + ttl
 
     async def get_flag(self, key: str) -> bool:
         self._purge()
         return key in self._events
+
+    def flags_set(self, keys: list[str]) -> list[bool]:
+        """For any thread: reads only, never purges (the loop's thread may be writing)."""
+        now = time.monotonic()
+        return [self._expires.get(key, 0.0) > now for key in keys]
 
     def _purge(self) -> None:
         # At most once a second: scanning every log on every event would grow with traffic.
@@ -84,6 +89,7 @@ class _RedisLog:
     def __init__(self, url: str) -> None:
         self._url = url
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._sync_client = None  # redis-py's blocking client is thread-safe (a pool)
 
     def _client(self):
         import redis.asyncio as redis
@@ -107,11 +113,22 @@ class _RedisLog:
     async def expire(self, key: str, seconds: int) -> None:
         await self._client().expire(key, seconds)
 
-    async def set_flag(self, key: str) -> None:
-        await self._client().set(key, "1", ex=EVENT_LOG_TTL_SECONDS)
+    async def set_flag(self, key: str, ttl: float = EVENT_LOG_TTL_SECONDS) -> None:
+        await self._client().set(key, "1", px=int(ttl * 1000))
 
     async def get_flag(self, key: str) -> bool:
         return bool(await self._client().exists(key))
+
+    def flags_set(self, keys: list[str]) -> list[bool]:
+        """For synchronous code (recovery in database threads): its own blocking client."""
+        if self._sync_client is None:
+            import redis
+
+            self._sync_client = redis.Redis.from_url(self._url)
+        pipe = self._sync_client.pipeline(transaction=False)
+        for key in keys:
+            pipe.exists(key)
+        return [bool(found) for found in pipe.execute()]
 
 
 _log: _LocalLog | _RedisLog | None = None
@@ -183,6 +200,28 @@ async def request_stop(message_id) -> None:
 
 async def stop_requested(message_id) -> bool:
     return await _event_log().get_flag(_stop_key(message_id))
+
+
+def _alive_key(message_id) -> str:
+    return f"kaiwa:reply:{message_id}:alive"
+
+
+async def mark_alive(message_id, *, ttl: float) -> None:
+    """Say that this reply's runner is alive for the next `ttl` seconds.
+
+    Liveness goes through the event log's store, not the database: an overloaded process
+    can queue database writes (and with them the reply's heartbeat) for longer than the
+    stale threshold, and its replies must not be declared dead for that.
+    """
+    await _event_log().set_flag(_alive_key(message_id), ttl)
+
+
+def alive_among(message_ids: list) -> set:
+    """Those of `message_ids` whose runner said it is alive within its ttl (synchronous)."""
+    if not message_ids:
+        return set()
+    found = _event_log().flags_set([_alive_key(m) for m in message_ids])
+    return {m for m, alive in zip(message_ids, found, strict=True) if alive}
 
 
 def reset_for_tests() -> None:

@@ -1,8 +1,11 @@
 """Replies whose process died mid-turn become `interrupted`, keeping their partial text.
 
-A running turn refreshes its reply's heartbeat about once a second; a pending or streaming
-reply whose heartbeat (or, before the first one, creation) is older than
-STREAM_STALE_AFTER_SECONDS has no live runner in any process. This runs at start-up and
+A running turn refreshes its reply's heartbeat in the database about once a second, and
+says it is alive in the live store (Redis, or this process's memory) a few times per
+STREAM_STALE_AFTER_SECONDS. A pending or streaming reply whose heartbeat (or, before the
+first one, creation) is older than that, and whose runner has not said it is alive, has no
+live runner in any process. The second check matters under overload: database writes can
+queue for longer than the threshold while the runner is alive. This runs at start-up and
 whenever a reader looks at a conversation or a reply.
 """
 
@@ -13,6 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from assistant import live
 from conversations.models import Conversation, Message
 
 _UNFINISHED = [Message.Status.PENDING, Message.Status.STREAMING]
@@ -33,6 +37,9 @@ def recover_stale_replies(*, conversation_id=None, message_id=None) -> int:
     # Readers call this often: look first, and take a write transaction (on SQLite, the
     # database's write lock) only when there is something to recover.
     ids = list(stale.values_list("pk", flat=True))
+    if ids:
+        alive = live.alive_among(ids)
+        ids = [pk for pk in ids if pk not in alive]
     if not ids:
         return 0
     with transaction.atomic():

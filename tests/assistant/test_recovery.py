@@ -1,0 +1,78 @@
+"""Recovery of replies whose runner died, and only those: a busy runner is not dead."""
+
+import asyncio
+import time
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from django.utils import timezone
+
+from assistant import live, runner
+from assistant.recovery import recover_stale_replies
+from assistant.turns import turn_start
+from conversations.models import Conversation, Message
+from tests.factories import ConversationFactory, MessageFactory
+from tests.fakes.openai_server import reply
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _streaming_reply(user, *, heartbeat_age: float) -> Message:
+    conversation = ConversationFactory(owner=user)
+    message = MessageFactory(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        content="途中まで",
+        heartbeat_at=timezone.now() - timedelta(seconds=heartbeat_age),
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(active_turn=message)
+    return message
+
+
+def test_a_stale_reply_without_a_live_runner_is_interrupted_with_its_text(user, settings):
+    settings.STREAM_STALE_AFTER_SECONDS = 5
+    stale = _streaming_reply(user, heartbeat_age=60)
+    fresh = _streaming_reply(user, heartbeat_age=1)
+    assert recover_stale_replies() == 1
+    stale.refresh_from_db()
+    fresh.refresh_from_db()
+    assert stale.status == "interrupted" and stale.content == "途中まで"
+    assert fresh.status == "streaming"
+    assert Conversation.objects.get(pk=stale.conversation_id).active_turn_id is None
+
+
+def test_a_runner_that_says_it_is_alive_keeps_its_reply_until_that_lapses(user, settings):
+    settings.STREAM_STALE_AFTER_SECONDS = 5
+    message = _streaming_reply(user, heartbeat_age=60)  # database heartbeat long overdue
+    async_to_sync(live.mark_alive)(message.pk, ttl=0.5)
+    assert recover_stale_replies(conversation_id=message.conversation_id) == 0
+    time.sleep(0.6)
+    assert recover_stale_replies(conversation_id=message.conversation_id) == 1
+
+
+def test_a_turn_whose_database_work_queues_past_the_threshold_is_not_interrupted(
+    llm_upstream, user, settings, monkeypatch
+):
+    """Overload: the reply's first database call waits longer than the stale threshold
+    while readers look at the conversation. The runner is alive; the reply must finish."""
+    settings.STREAM_STALE_AFTER_SECONDS = 0.4
+    llm_upstream.enqueue(reply("遅れても完了"))
+    turn = turn_start(user=user, content="混雑", conversation=ConversationFactory(owner=user))
+    Message.objects.filter(pk=turn.reply.pk).update(
+        created_at=timezone.now() - timedelta(seconds=5)
+    )
+    original_load = runner._load
+
+    async def queued_load(reply_id, overrides):
+        for _ in range(6):  # a reader looks while the load waits for a database thread
+            await asyncio.sleep(0.2)
+            await sync_to_async(recover_stale_replies)(conversation_id=turn.conversation.pk)
+        return await original_load(reply_id, overrides)
+
+    monkeypatch.setattr(runner, "_load", queued_load)
+    outcome = async_to_sync(runner.run_turn_and_wait)(turn.reply.pk)
+    assert outcome.status == "complete"
+    turn.reply.refresh_from_db()
+    assert turn.reply.status == "complete" and turn.reply.content == "遅れても完了"
