@@ -124,7 +124,9 @@ class _RedisLog:
         if self._sync_client is None:
             import redis
 
-            self._sync_client = redis.Redis.from_url(self._url)
+            self._sync_client = redis.Redis.from_url(
+                self._url, socket_timeout=2, socket_connect_timeout=2
+            )
         pipe = self._sync_client.pipeline(transaction=False)
         for key in keys:
             pipe.exists(key)

@@ -9,6 +9,7 @@ queue for longer than the threshold while the runner is alive. This runs at star
 whenever a reader looks at a conversation or a reply.
 """
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,6 +19,8 @@ from django.utils import timezone
 
 from assistant import live
 from conversations.models import Conversation, Message
+
+logger = logging.getLogger("kaiwa.turns")
 
 _UNFINISHED = [Message.Status.PENDING, Message.Status.STREAMING]
 
@@ -38,7 +41,11 @@ def recover_stale_replies(*, conversation_id=None, message_id=None) -> int:
     # database's write lock) only when there is something to recover.
     ids = list(stale.values_list("pk", flat=True))
     if ids:
-        alive = live.alive_among(ids)
+        try:
+            alive = live.alive_among(ids)
+        except Exception:  # the live store is away: judge by the database heartbeat alone
+            logger.warning("recovery_liveness_unknown", exc_info=True)
+            alive = set()
         ids = [pk for pk in ids if pk not in alive]
     if not ids:
         return 0

@@ -76,3 +76,14 @@ def test_a_turn_whose_database_work_queues_past_the_threshold_is_not_interrupted
     assert outcome.status == "complete"
     turn.reply.refresh_from_db()
     assert turn.reply.status == "complete" and turn.reply.content == "遅れても完了"
+
+
+def test_without_the_live_store_the_database_heartbeat_decides(user, settings, monkeypatch):
+    settings.STREAM_STALE_AFTER_SECONDS = 5
+    message = _streaming_reply(user, heartbeat_age=60)
+
+    def unreachable(ids):
+        raise ConnectionError("redis is away")
+
+    monkeypatch.setattr(live, "alive_among", unreachable)
+    assert recover_stale_replies(conversation_id=message.conversation_id) == 1
