@@ -17,7 +17,7 @@ from assistant import live
 from assistant.db import in_db_thread
 from assistant.limits import send_rate_check
 from assistant.replay import closing_events, reply_if_finished
-from assistant.runner import spawn_turn
+from assistant.runner import LoadedTurn, load_started_turn, spawn_turn
 from assistant.turns import Turn, turn_start, turn_stop
 from conversations.api.serializers import MessageOutputSerializer
 from conversations.errors import DomainError, InvalidInput
@@ -98,12 +98,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if not isinstance(content, str):
             raise InvalidInput("'content' must be a string.")
         client_id = _parse_uuid(command.get("client_id"))
-        turn, message = await _start_turn(
+        turn, message, loaded = await _start_turn(
             user=self.user, conversation=self.conversation, content=content, client_id=client_id
         )
         await self._send_json({"type": "user_message", "message": message})
         if turn.created:
-            spawn_turn(turn.reply.pk)
+            spawn_turn(turn.reply.pk, loaded=loaded)
         else:
             # A repeated client_id: show the earlier reply as it stands.
             self.followers.pop(str(turn.reply.pk), None)
@@ -214,12 +214,17 @@ def _parse_uuid(value):
 
 
 @in_db_thread
-def _start_turn(*, user, conversation: Conversation, content: str, client_id) -> tuple[Turn, dict]:
-    """Rate check, turn start and the user message's JSON in one trip to a database thread
-    (each trip is a thread hand-off, which under load waits for the GIL)."""
+def _start_turn(
+    *, user, conversation: Conversation, content: str, client_id
+) -> tuple[Turn, dict, LoadedTurn | None]:
+    """Rate check, turn start, the user message's JSON and the runner's context in one trip
+    to a database thread (each trip is a thread hand-off, which under load waits its turn)."""
     send_rate_check(user=user)
     turn = turn_start(user=user, content=content, conversation=conversation, client_id=client_id)
-    return turn, MessageOutputSerializer(turn.user_message).data
+    loaded = None
+    if turn.created:
+        loaded = load_started_turn(reply=turn.reply, conversation=turn.conversation, user=user)
+    return turn, MessageOutputSerializer(turn.user_message).data, loaded
 
 
 @in_db_thread

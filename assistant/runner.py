@@ -80,14 +80,17 @@ class _Accumulated:
 _running: set[asyncio.Task] = set()
 
 
-def spawn_turn(reply_id, *, overrides: TurnOverrides | None = None) -> asyncio.Task:
+def spawn_turn(
+    reply_id, *, overrides: TurnOverrides | None = None, loaded: "LoadedTurn | None" = None
+) -> asyncio.Task:
     """Start the turn as a task on the running loop, detached from the caller.
 
     A fresh context: the task must not inherit the request's thread-sensitive context,
-    which is closed when the request ends while the turn goes on.
+    which is closed when the request ends while the turn goes on. `loaded`: the turn's
+    context when the caller already read it (load_started_turn).
     """
     task = asyncio.get_running_loop().create_task(
-        run_turn(reply_id, overrides=overrides), context=contextvars.Context()
+        run_turn(reply_id, overrides=overrides, loaded=loaded), context=contextvars.Context()
     )
     _running.add(task)
     task.add_done_callback(_running.discard)
@@ -200,23 +203,20 @@ def _db_update_partial(reply_id, content: str) -> None:
 
 
 @dataclass(slots=True)
-class _Loaded:
+class LoadedTurn:
+    """What a turn needs from the database before it calls the model."""
+
     reply: Message
     conversation: Conversation
     user: Any
     context: list[dict[str, Any]]
 
 
-@in_db_thread
-def _load(reply_id, overrides: TurnOverrides | None) -> _Loaded | None:
-    reply = (
-        Message.objects.select_related("conversation", "conversation__owner")
-        .filter(pk=reply_id, status=Message.Status.PENDING)
-        .first()
-    )
-    if reply is None:
-        return None
-    conversation = reply.conversation
+def load_started_turn(
+    *, reply: Message, conversation: Conversation, user, overrides: TurnOverrides | None = None
+) -> LoadedTurn:
+    """The turn's context, read by whoever just started it (synchronous, in its database
+    call): it saves the runner a trip to a database thread before the model is called."""
     history = list(
         conversation.messages.filter(created_at__lte=reply.created_at)
         .exclude(pk=reply.pk)
@@ -226,7 +226,22 @@ def _load(reply_id, overrides: TurnOverrides | None) -> _Loaded | None:
     if overrides is not None and overrides.system_prompt is not None:
         system_prompt = overrides.system_prompt
     context = build_context(system_prompt=system_prompt, history=history)
-    return _Loaded(reply, conversation, conversation.owner, context)
+    return LoadedTurn(reply, conversation, user, context)
+
+
+@in_db_thread
+def _load(reply_id, overrides: TurnOverrides | None) -> LoadedTurn | None:
+    reply = (
+        Message.objects.select_related("conversation", "conversation__owner")
+        .filter(pk=reply_id, status=Message.Status.PENDING)
+        .first()
+    )
+    if reply is None:
+        return None
+    conversation = reply.conversation
+    return load_started_turn(
+        reply=reply, conversation=conversation, user=conversation.owner, overrides=overrides
+    )
 
 
 @in_db_thread
@@ -289,13 +304,15 @@ def _db_finish(
     return Message.objects.get(pk=reply_id)
 
 
-async def run_turn(reply_id, *, overrides: TurnOverrides | None = None) -> TurnOutcome:
+async def run_turn(
+    reply_id, *, overrides: TurnOverrides | None = None, loaded: LoadedTurn | None = None
+) -> TurnOutcome:
     """Generate the reply `reply_id` (a pending assistant message) to its end."""
     # First, before any database work: readers must know this runner is alive even while
     # its database calls queue behind others (recovery.py).
     keep_alive = asyncio.create_task(_keep_alive(reply_id))
     try:
-        return await _run_turn(reply_id, overrides=overrides)
+        return await _run_turn(reply_id, overrides=overrides, loaded=loaded)
     finally:
         keep_alive.cancel()
 
@@ -310,8 +327,11 @@ async def _keep_alive(reply_id) -> None:
         await asyncio.sleep(ttl / 4)
 
 
-async def _run_turn(reply_id, *, overrides: TurnOverrides | None) -> TurnOutcome:
-    loaded = await _load(reply_id, overrides)
+async def _run_turn(
+    reply_id, *, overrides: TurnOverrides | None, loaded: LoadedTurn | None
+) -> TurnOutcome:
+    if loaded is None:
+        loaded = await _load(reply_id, overrides)
     if loaded is None:
         return TurnOutcome(status="skipped")
     reply, conversation = loaded.reply, loaded.conversation
@@ -398,7 +418,7 @@ async def _run_turn(reply_id, *, overrides: TurnOverrides | None) -> TurnOutcome
 
 
 async def _generate(
-    loaded: _Loaded,
+    loaded: LoadedTurn,
     overrides: TurnOverrides | None,
     *,
     publisher: live.ReplyPublisher,

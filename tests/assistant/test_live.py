@@ -92,3 +92,34 @@ async def test_events_of_a_finished_reply_arriving_late_are_not_replayed(user):
         await get_channel_layer().group_send(group, {"type": "reply.event", "event": late})
     assert await communicator.receive_nothing(timeout=0.5)
     await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_socket_turn_sends_the_conversation_so_far_to_the_model(user, llm_upstream):
+    """The WebSocket path reads the turn's context in the same database call that starts it."""
+    from channels.routing import URLRouter
+
+    from config.websocket_urls import websocket_urlpatterns
+    from tests.fakes.openai_server import reply
+
+    llm_upstream.enqueue(reply("一つ目の答え"), reply("二つ目の答え"))
+    conversation = await sync_to_async(ConversationFactory)(owner=user, system_prompt="丁寧に")
+    communicator = WebsocketCommunicator(
+        URLRouter(websocket_urlpatterns),
+        f"/ws/conversations/{conversation.id}/",
+        headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")],
+    )
+    communicator.scope["user"] = user
+    assert (await communicator.connect())[0]
+    for question in ("一つ目", "二つ目"):
+        await communicator.send_json_to({"type": "send", "content": question})
+        while (await communicator.receive_json_from(timeout=5))["type"] != "done":
+            pass
+    await communicator.disconnect()
+    second = llm_upstream.chat_requests()[1].json["messages"]
+    assert [(m["role"], m["content"]) for m in second] == [
+        ("system", "丁寧に"),
+        ("user", "一つ目"),
+        ("assistant", "一つ目の答え"),
+        ("user", "二つ目"),
+    ]
