@@ -14,6 +14,8 @@ token behind ORM calls.
 
 import asyncio
 import json
+import logging
+import threading
 import time
 import weakref
 from collections.abc import Iterable
@@ -21,6 +23,8 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+
+logger = logging.getLogger("kaiwa.turns")
 
 # How long a finished reply's event log stays available for replay (Last-Event-ID, late
 # joiners). After that, readers replay the stored message from the database instead.
@@ -66,11 +70,6 @@ class _LocalLog:
     async def get_flag(self, key: str) -> bool:
         self._purge()
         return key in self._events
-
-    def flags_set(self, keys: list[str]) -> list[bool]:
-        """For any thread: reads only, never purges (the loop's thread may be writing)."""
-        now = time.monotonic()
-        return [self._expires.get(key, 0.0) > now for key in keys]
 
     def _purge(self) -> None:
         # At most once a second: scanning every log on every event would grow with traffic.
@@ -119,18 +118,28 @@ class _RedisLog:
     async def get_flag(self, key: str) -> bool:
         return bool(await self._client().exists(key))
 
-    def flags_set(self, keys: list[str]) -> list[bool]:
-        """For synchronous code (recovery in database threads): its own blocking client."""
+    # Blocking calls, for threads (recovery in database threads, the liveness thread).
+
+    def _blocking_client(self):
         if self._sync_client is None:
             import redis
 
             self._sync_client = redis.Redis.from_url(
                 self._url, socket_timeout=2, socket_connect_timeout=2
             )
-        pipe = self._sync_client.pipeline(transaction=False)
+        return self._sync_client
+
+    def flags_set(self, keys: list[str]) -> list[bool]:
+        pipe = self._blocking_client().pipeline(transaction=False)
         for key in keys:
             pipe.exists(key)
         return [bool(found) for found in pipe.execute()]
+
+    def set_flags(self, keys: list[str], ttl: float) -> None:
+        pipe = self._blocking_client().pipeline(transaction=False)
+        for key in keys:
+            pipe.set(key, "1", px=int(ttl * 1000))
+        pipe.execute()
 
 
 _log: _LocalLog | _RedisLog | None = None
@@ -208,22 +217,66 @@ def _alive_key(message_id) -> str:
     return f"kaiwa:reply:{message_id}:alive"
 
 
-async def mark_alive(message_id, *, ttl: float) -> None:
-    """Say that this reply's runner is alive for the next `ttl` seconds.
+class _Liveness:
+    """The replies this process is running, told to every process through Redis.
 
-    Liveness goes through the event log's store, not the database: an overloaded process
-    can queue database writes (and with them the reply's heartbeat) for longer than the
-    stale threshold, and its replies must not be declared dead for that.
+    A thread of its own, not the event loop and not the database, says so a few times per
+    STREAM_STALE_AFTER_SECONDS: an overloaded process can queue its database writes (the
+    replies' heartbeats) and even its event loop for longer than that, and is slow, not
+    dead. Without Redis there is one process, and its own set is the whole answer.
     """
-    await _event_log().set_flag(_alive_key(message_id), ttl)
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, message_id) -> None:
+        with self._lock:
+            self._ids.add(str(message_id))
+            if settings.REDIS_URL and (self._thread is None or not self._thread.is_alive()):
+                self._thread = threading.Thread(
+                    target=self._beat, name="kaiwa-liveness", daemon=True
+                )
+                self._thread.start()
+        self._wake.set()
+
+    def discard(self, message_id) -> None:
+        with self._lock:
+            self._ids.discard(str(message_id))
+
+    def here(self) -> set[str]:
+        with self._lock:
+            return set(self._ids)
+
+    def _beat(self) -> None:
+        while True:
+            ttl = settings.STREAM_STALE_AFTER_SECONDS
+            self._wake.wait(ttl / 4)
+            self._wake.clear()
+            ids = self.here()
+            store = _event_log()
+            if ids and isinstance(store, _RedisLog):
+                try:
+                    store.set_flags([_alive_key(i) for i in ids], ttl)
+                except Exception:  # Redis away: readers fall back on the database heartbeat
+                    logger.warning("liveness_not_published", exc_info=True)
+
+
+running = _Liveness()
 
 
 def alive_among(message_ids: list) -> set:
-    """Those of `message_ids` whose runner said it is alive within its ttl (synchronous)."""
-    if not message_ids:
-        return set()
-    found = _event_log().flags_set([_alive_key(m) for m in message_ids])
-    return {m for m, alive in zip(message_ids, found, strict=True) if alive}
+    """Those of `message_ids` whose runner is alive, here or in another process."""
+    here = running.here()
+    alive = {m for m in message_ids if str(m) in here}
+    elsewhere = [m for m in message_ids if m not in alive]
+    store = _event_log()
+    if elsewhere and isinstance(store, _RedisLog):
+        found = store.flags_set([_alive_key(m) for m in elsewhere])
+        alive.update(m for m, yes in zip(elsewhere, found, strict=True) if yes)
+    return alive
 
 
 def reset_for_tests() -> None:

@@ -1,12 +1,12 @@
 """Replies whose process died mid-turn become `interrupted`, keeping their partial text.
 
 A running turn refreshes its reply's heartbeat in the database about once a second, and
-says it is alive in the live store (Redis, or this process's memory) a few times per
-STREAM_STALE_AFTER_SECONDS. A pending or streaming reply whose heartbeat (or, before the
-first one, creation) is older than that, and whose runner has not said it is alive, has no
-live runner in any process. The second check matters under overload: database writes can
-queue for longer than the threshold while the runner is alive. This runs at start-up and
-whenever a reader looks at a conversation or a reply.
+its process says the reply is running through Redis (live.running). A pending or streaming
+reply whose heartbeat (or, before the first one, creation) is older than
+STREAM_STALE_AFTER_SECONDS, and that no live process runs, has no live runner. The second
+check matters under overload: database writes can queue for longer than the threshold while
+the runner is alive. This runs at start-up and whenever a reader looks at a conversation or
+a reply.
 """
 
 import logging

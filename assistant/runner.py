@@ -310,21 +310,11 @@ async def run_turn(
     """Generate the reply `reply_id` (a pending assistant message) to its end."""
     # First, before any database work: readers must know this runner is alive even while
     # its database calls queue behind others (recovery.py).
-    keep_alive = asyncio.create_task(_keep_alive(reply_id))
+    live.running.add(reply_id)
     try:
         return await _run_turn(reply_id, overrides=overrides, loaded=loaded)
     finally:
-        keep_alive.cancel()
-
-
-async def _keep_alive(reply_id) -> None:
-    ttl = settings.STREAM_STALE_AFTER_SECONDS
-    while True:
-        try:
-            await live.mark_alive(reply_id, ttl=ttl)
-        except Exception:  # Redis away: readers fall back on the database heartbeat
-            logger.warning("turn_keep_alive_failed", extra={"message_id": str(reply_id)})
-        await asyncio.sleep(ttl / 4)
+        live.running.discard(reply_id)
 
 
 async def _run_turn(

@@ -14,6 +14,7 @@ from assistant.turns import turn_start
 from conversations.models import Conversation, Message
 from tests.factories import ConversationFactory, MessageFactory
 from tests.fakes.openai_server import reply
+from tests.live_server import redis_available
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,13 +44,33 @@ def test_a_stale_reply_without_a_live_runner_is_interrupted_with_its_text(user, 
     assert Conversation.objects.get(pk=stale.conversation_id).active_turn_id is None
 
 
-def test_a_runner_that_says_it_is_alive_keeps_its_reply_until_that_lapses(user, settings):
+def test_a_reply_this_process_runs_is_kept_until_its_runner_ends(user, settings):
     settings.STREAM_STALE_AFTER_SECONDS = 5
     message = _streaming_reply(user, heartbeat_age=60)  # database heartbeat long overdue
-    async_to_sync(live.mark_alive)(message.pk, ttl=0.5)
-    assert recover_stale_replies(conversation_id=message.conversation_id) == 0
-    time.sleep(0.6)
+    live.running.add(message.pk)
+    try:
+        assert recover_stale_replies(conversation_id=message.conversation_id) == 0
+    finally:
+        live.running.discard(message.pk)
     assert recover_stale_replies(conversation_id=message.conversation_id) == 1
+
+
+@pytest.mark.skipif(not redis_available(), reason="needs Redis at 127.0.0.1:6379 (CI has it)")
+def test_a_reply_another_process_runs_is_kept_while_that_process_says_so(user, settings):
+    """Another process's liveness thread publishes its running replies to Redis with a ttl;
+    here the other process is played by writing what its thread writes."""
+    settings.STREAM_STALE_AFTER_SECONDS = 5
+    settings.REDIS_URL = "redis://127.0.0.1:6379/13"
+    live.reset_for_tests()
+    try:
+        message = _streaming_reply(user, heartbeat_age=60)
+        other_process = live._RedisLog(settings.REDIS_URL)
+        other_process.set_flags([live._alive_key(message.pk)], ttl=0.5)
+        assert recover_stale_replies(conversation_id=message.conversation_id) == 0
+        time.sleep(0.6)  # that process died: nobody renews it
+        assert recover_stale_replies(conversation_id=message.conversation_id) == 1
+    finally:
+        live.reset_for_tests()
 
 
 def test_a_turn_whose_database_work_queues_past_the_threshold_is_not_interrupted(
