@@ -153,16 +153,17 @@ def describe_code(root) -> dict:
         try:
             return subprocess.run(
                 ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
-            ).stdout.strip()
+            ).stdout
         except (OSError, subprocess.SubprocessError):
             return ""
 
+    # Porcelain lines are "XY path": the status columns may start with a space.
     changed = [
         line[3:]
         for line in git("status", "--porcelain", "--untracked-files=no").splitlines()
         if not line[3:].startswith("bench/")
     ]
-    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_files": changed}
+    return {"commit": git("rev-parse", "--short", "HEAD").strip(), "uncommitted_files": changed}
 
 
 def _version(command: list[str], pattern: str) -> str:
