@@ -45,13 +45,15 @@ def test_a_stale_reply_without_a_live_runner_is_interrupted_with_its_text(user, 
 
 
 def test_a_reply_this_process_runs_is_kept_until_its_runner_ends(user, settings):
-    settings.STREAM_STALE_AFTER_SECONDS = 5
+    settings.STREAM_STALE_AFTER_SECONDS = 0.5
     message = _streaming_reply(user, heartbeat_age=60)  # database heartbeat long overdue
     live.running.add(message.pk)
     try:
+        time.sleep(0.3)  # with Redis, the liveness thread has renewed it meanwhile
         assert recover_stale_replies(conversation_id=message.conversation_id) == 0
     finally:
         live.running.discard(message.pk)
+    time.sleep(0.6)  # with Redis, what the thread published lapses after the threshold
     assert recover_stale_replies(conversation_id=message.conversation_id) == 1
 
 
