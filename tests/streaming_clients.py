@@ -85,3 +85,20 @@ def browser_session(cookie: str) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         headers={"Cookie": cookie}, cookie_jar=aiohttp.CookieJar(unsafe=True)
     )
+
+
+def in_process_socket(user, conversation_id):
+    """The conversation WebSocket without a server: Channels' communicator on the URL routes,
+    with `user` put in the scope directly (for tests that inject channel-layer messages)."""
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+
+    from config.websocket_urls import websocket_urlpatterns
+
+    communicator = WebsocketCommunicator(
+        URLRouter(websocket_urlpatterns),
+        f"/ws/conversations/{conversation_id}/",
+        headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")],
+    )
+    communicator.scope["user"] = user
+    return communicator

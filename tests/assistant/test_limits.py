@@ -1,12 +1,12 @@
 """Our own limits (throttles, daily token quota, WebSocket send rate) and the metrics endpoint."""
 
 import pytest
-from channels.testing import WebsocketCommunicator
 
 from accounts.models import UserQuota
 from conversations.models import Message
 from tests.factories import ConversationFactory, MessageFactory
 from tests.fakes.openai_server import reply
+from tests.streaming_clients import in_process_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,19 +81,10 @@ def test_yesterdays_tokens_do_not_count(api_client, user, settings):
 
 async def test_websocket_sends_are_rate_limited(settings, user, django_user_model):
     from asgiref.sync import sync_to_async
-    from channels.routing import URLRouter
 
-    from config.websocket_urls import websocket_urlpatterns
-
-    application = URLRouter(websocket_urlpatterns)  # the user is put in the scope directly
     _rates(settings, chat="1/min")
     conversation = await sync_to_async(ConversationFactory)(owner=user)
-    communicator = WebsocketCommunicator(
-        application,
-        f"/ws/conversations/{conversation.id}/",
-        headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")],
-    )
-    communicator.scope["user"] = user
+    communicator = in_process_socket(user, conversation.id)  # the user is put in the scope
     connected, _ = await communicator.connect()
     assert connected
     await communicator.send_json_to({"type": "send", "content": "一回目"})

@@ -3,12 +3,13 @@
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
-from channels.testing import WebsocketCommunicator
 
 from assistant import channel_layer as local_layer
 from assistant import live
 from assistant.channel_layer import LocalChannelLayer
 from tests.factories import ConversationFactory
+from tests.fakes.openai_server import reply
+from tests.streaming_clients import in_process_socket
 
 
 async def test_group_send_reaches_every_member_with_its_own_copy():
@@ -65,17 +66,8 @@ async def test_expiry_scans_run_at_most_once_per_interval_and_still_expire(monke
 async def test_events_of_a_finished_reply_arriving_late_are_not_replayed(user):
     """A late broadcast of an ended reply (the live `done` after the watchdog closed it from
     the database, deltas queued behind a catch-up) must not replay the reply to the socket."""
-    from channels.routing import URLRouter
-
-    from config.websocket_urls import websocket_urlpatterns
-
     conversation = await sync_to_async(ConversationFactory)(owner=user)
-    communicator = WebsocketCommunicator(
-        URLRouter(websocket_urlpatterns),
-        f"/ws/conversations/{conversation.id}/",
-        headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")],
-    )
-    communicator.scope["user"] = user
+    communicator = in_process_socket(user, conversation.id)
     connected, _ = await communicator.connect()
     assert connected
     await communicator.send_json_to({"type": "send", "content": "こんにちは"})
@@ -97,19 +89,9 @@ async def test_events_of_a_finished_reply_arriving_late_are_not_replayed(user):
 @pytest.mark.django_db(transaction=True)
 async def test_a_socket_turn_sends_the_conversation_so_far_to_the_model(user, llm_upstream):
     """The WebSocket path reads the turn's context in the same database call that starts it."""
-    from channels.routing import URLRouter
-
-    from config.websocket_urls import websocket_urlpatterns
-    from tests.fakes.openai_server import reply
-
     llm_upstream.enqueue(reply("一つ目の答え"), reply("二つ目の答え"))
     conversation = await sync_to_async(ConversationFactory)(owner=user, system_prompt="丁寧に")
-    communicator = WebsocketCommunicator(
-        URLRouter(websocket_urlpatterns),
-        f"/ws/conversations/{conversation.id}/",
-        headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")],
-    )
-    communicator.scope["user"] = user
+    communicator = in_process_socket(user, conversation.id)
     assert (await communicator.connect())[0]
     for question in ("一つ目", "二つ目"):
         await communicator.send_json_to({"type": "send", "content": question})
