@@ -62,10 +62,10 @@ class _LocalLog:
         if key in self._events:
             self._expires[key] = time.monotonic() + seconds
 
-    async def set_flag(self, key: str, ttl: float = EVENT_LOG_TTL_SECONDS) -> None:
+    async def set_flag(self, key: str) -> None:
         self._purge()
         self._events[key] = ["1"]
-        self._expires[key] = time.monotonic() + ttl
+        self._expires[key] = time.monotonic() + EVENT_LOG_TTL_SECONDS
 
     async def get_flag(self, key: str) -> bool:
         self._purge()
@@ -112,8 +112,8 @@ class _RedisLog:
     async def expire(self, key: str, seconds: int) -> None:
         await self._client().expire(key, seconds)
 
-    async def set_flag(self, key: str, ttl: float = EVENT_LOG_TTL_SECONDS) -> None:
-        await self._client().set(key, "1", px=int(ttl * 1000))
+    async def set_flag(self, key: str) -> None:
+        await self._client().set(key, "1", ex=EVENT_LOG_TTL_SECONDS)
 
     async def get_flag(self, key: str) -> bool:
         return bool(await self._client().exists(key))
