@@ -402,6 +402,9 @@ OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
 OPENAI_IMAGE_MODEL = env.str("OPENAI_IMAGE_MODEL", default="dall-e-3")
 LLM_REQUEST_TIMEOUT = _env_number("LLM_REQUEST_TIMEOUT", 30.0, float)
 LLM_MAX_RETRIES = _env_number("LLM_MAX_RETRIES", 3, int)  # the SDK's own retries
+# The SDK's HTTP client: "aiohttp" (the SDK's documented aiohttp transport; less CPU per
+# streamed chunk) or "httpx" (the SDK's default httpx2 client).
+LLM_HTTP_CLIENT = env.str("LLM_HTTP_CLIENT", default="aiohttp").strip().lower()
 DEMO_TOKEN_DELAY = _env_number("DEMO_TOKEN_DELAY", 0.02, float)
 
 if LLM_PROVIDER_SETTING:
@@ -426,6 +429,7 @@ if LLM_PROVIDER == "azure":
             "image_deployment": AZURE_OPENAI_IMAGE_DEPLOYMENT,
             "timeout": LLM_REQUEST_TIMEOUT,
             "max_retries": LLM_MAX_RETRIES,
+            "http_client": LLM_HTTP_CLIENT,
         },
     }
 elif LLM_PROVIDER == "openai":
@@ -438,6 +442,7 @@ elif LLM_PROVIDER == "openai":
             "image_model": OPENAI_IMAGE_MODEL,
             "timeout": LLM_REQUEST_TIMEOUT,
             "max_retries": LLM_MAX_RETRIES,
+            "http_client": LLM_HTTP_CLIENT,
         },
     }
 elif LLM_PROVIDER == "demo":

@@ -36,12 +36,14 @@ class AzureOpenAIBackend(OpenAICompatibleBackend):
         image_deployment: str = "dall-e-3",
         timeout: float = 30.0,
         max_retries: int = 3,
+        http_client: str = "aiohttp",
     ) -> None:
         super().__init__(
             model=deployment,
             image_model=image_deployment,
             timeout=timeout,
             max_retries=max_retries,
+            http_client=http_client,
         )
         self.endpoint = endpoint.rstrip("/")
         self.api_version = api_version
@@ -74,6 +76,7 @@ class AzureOpenAIBackend(OpenAICompatibleBackend):
                 api_key=api_key,
                 max_retries=self.max_retries,
                 timeout=self.timeout,
+                http_client=self._http_client(),
             )
         # No azure_deployment: the per-call `model` becomes the deployment in the path, so
         # ChatOptions.model can pick another deployment of the same resource.
@@ -83,4 +86,5 @@ class AzureOpenAIBackend(OpenAICompatibleBackend):
             api_version=self.api_version,
             max_retries=self.max_retries,
             timeout=self.timeout,
+            http_client=self._http_client(),
         )

@@ -25,9 +25,14 @@ class OpenAIBackend(OpenAICompatibleBackend):
         image_model: str = "dall-e-3",
         timeout: float = 30.0,
         max_retries: int = 3,
+        http_client: str = "aiohttp",
     ) -> None:
         super().__init__(
-            model=model, image_model=image_model, timeout=timeout, max_retries=max_retries
+            model=model,
+            image_model=image_model,
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=http_client,
         )
         self._api_key = api_key
         self.base_url = base_url
@@ -42,4 +47,5 @@ class OpenAIBackend(OpenAICompatibleBackend):
             base_url=self.base_url or None,
             max_retries=self.max_retries,
             timeout=self.timeout,
+            http_client=self._http_client(),
         )

@@ -8,7 +8,10 @@ Clients are cached per running event loop, not per process: httpx2's connection 
 sockets whose transports belong to the loop that opened them, and reusing one from another
 loop raises a bare ``RuntimeError: Event loop is closed`` out of the SDK (verified with
 openai 3.51.0 / httpx2 2.16.2 under `async_to_sync` and `asyncio.run`, which make a loop per
-call). Under daphne there is one loop, so one client and one pool per process.
+call). Under daphne there is one loop, so one client and one pool per process. A client
+whose loop has closed is closed from the next loop that asks for one: aiohttp's session
+knows its loop is gone and only marks itself closed (else it complains when collected);
+httpx2's sockets cannot be closed from another loop and are left to the garbage collector.
 """
 
 import asyncio
@@ -41,6 +44,7 @@ from assistant.backends.base import (
 )
 from assistant.backends.call_log import CallLog, last_user_text
 from assistant.backends.chunk_stream import ChunkStream
+from assistant.backends.http_clients import HTTP_CLIENTS, make_http_client
 from assistant.errors import (
     ContentFiltered,
     LLMError,
@@ -81,12 +85,20 @@ class OpenAICompatibleBackend(LLMBackend):
         image_model: str,
         timeout: float = 30.0,
         max_retries: int = 3,
+        http_client: str = "aiohttp",
     ) -> None:
         # Unknown options are a TypeError (get_backend() reports it); keys stay out of
         # self.options.
+        if http_client not in HTTP_CLIENTS:
+            raise TypeError(f"http_client must be one of {', '.join(HTTP_CLIENTS)}")
         super().__init__(
-            model=model, image_model=image_model, timeout=timeout, max_retries=max_retries
+            model=model,
+            image_model=image_model,
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=http_client,
         )
+        self.http_client = http_client
         self.default_model = model
         self.image_model = image_model
         self.timeout = float(timeout)
@@ -95,6 +107,7 @@ class OpenAICompatibleBackend(LLMBackend):
         self.stream_usage_supported = True
         self._clients: dict[asyncio.AbstractEventLoop, dict[str, openai.AsyncOpenAI]] = {}
         self._clients_lock = threading.Lock()
+        self._closing: set[asyncio.Task] = set()  # closing clients of closed loops
         self.info = BackendInfo(provider=self.provider, default_model=model)
 
     def __repr__(self) -> str:
@@ -107,27 +120,40 @@ class OpenAICompatibleBackend(LLMBackend):
         """Build the SDK client for `purpose` ("chat" or "image")."""
         raise NotImplementedError
 
+    def _http_client(self) -> Any:
+        """A new HTTP client for an SDK client (assistant/backends/http_clients.py)."""
+        return make_http_client(self.http_client)
+
     def _client(self, purpose: Purpose) -> openai.AsyncOpenAI:
         loop = asyncio.get_running_loop()
         with self._clients_lock:
-            for dead in [other for other in self._clients if other.is_closed()]:
-                # Its sockets belong to a closed loop and cannot be closed from here.
-                del self._clients[dead]
+            dead = self._forget_closed_loops()
             clients = self._clients.setdefault(loop, {})
             client = clients.get(purpose)
             if client is None:
                 client = clients[purpose] = self._make_client(purpose)
-            return client
+        if dead:
+            task = loop.create_task(_close_orphans(dead))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        return client
+
+    def _forget_closed_loops(self) -> list[openai.AsyncOpenAI]:
+        """Drop (and return) the clients of event loops that have closed; hold the lock."""
+        dead: list[openai.AsyncOpenAI] = []
+        for loop in [other for other in self._clients if other.is_closed()]:
+            dead.extend(self._clients.pop(loop).values())
+        return dead
 
     async def aclose(self) -> None:
-        """Close the clients of the running loop (and forget those of closed loops)."""
+        """Close the clients of the running loop (and those of closed loops)."""
         loop = asyncio.get_running_loop()
         with self._clients_lock:
-            clients = self._clients.pop(loop, {})
-            for dead in [other for other in self._clients if other.is_closed()]:
-                del self._clients[dead]
-        for client in clients.values():
+            clients = list(self._clients.pop(loop, {}).values())
+            dead = self._forget_closed_loops()
+        for client in clients:
             await client.close()
+        await _close_orphans(dead)
 
     # -- chat ------------------------------------------------------------------------
 
@@ -495,3 +521,12 @@ def _content_filter_detail(exc: openai.APIStatusError) -> str:
             f"(categories: {', '.join(categories)})."
         )
     return ContentFiltered.default_detail
+
+
+async def _close_orphans(clients: list[openai.AsyncOpenAI]) -> None:
+    """Close SDK clients whose event loop has closed, as far as that is possible."""
+    for client in clients:
+        try:
+            await client.close()
+        except Exception:  # noqa: BLE001 - its transports belong to a closed loop
+            logger.debug("llm_client_close_after_loop_failed", exc_info=True)

@@ -346,6 +346,102 @@ async def test_connection_refused_becomes_upstream_unavailable(settings):
     assert caught.value.code == "upstream_unavailable"
 
 
+# -- the SDK's two HTTP clients (LLM_HTTP_CLIENT) ---------------------------------------
+# Everything above runs on the default, aiohttp; these run the transport-sensitive cases on
+# both, so error codes do not depend on the choice.
+
+HTTP_CLIENT_KINDS = pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@HTTP_CLIENT_KINDS
+async def test_each_http_client_streams_the_reply(settings, fake_openai, http_client):
+    llm = configure(settings, "openai", **openai_options(fake_openai, http_client=http_client))
+    fake_openai.enqueue(reply("どちらのクライアントでも同じ"))
+
+    events = await stream(llm)
+
+    assert text_of(events) == "どちらのクライアントでも同じ"
+    assert isinstance(events[-1], StreamEnd)
+    await llm.aclose()
+
+
+@HTTP_CLIENT_KINDS
+async def test_each_http_client_reports_a_refused_connection_as_unavailable(settings, http_client):
+    base_url = f"http://127.0.0.1:{_free_port()}/v1"
+    llm = configure(
+        settings,
+        "openai",
+        api_key=API_KEY,
+        base_url=base_url,
+        max_retries=0,
+        timeout=2,
+        http_client=http_client,
+    )
+
+    _, exc = await stream_until_error(llm, UpstreamUnavailable)
+
+    assert exc.code == "upstream_unavailable"
+
+
+@HTTP_CLIENT_KINDS
+async def test_each_http_client_reports_a_hanging_server_as_a_timeout(
+    settings, fake_openai, http_client
+):
+    llm = configure(
+        settings, "openai", **openai_options(fake_openai, timeout=0.3, http_client=http_client)
+    )
+    fake_openai.enqueue(hang(10))
+
+    _, exc = await stream_until_error(llm, UpstreamTimeout)
+
+    assert exc.code == "upstream_timeout"
+
+
+@HTTP_CLIENT_KINDS
+async def test_each_http_client_keeps_the_partial_text_of_a_broken_stream(
+    settings, fake_openai, http_client
+):
+    llm = configure(
+        settings, "openai", **openai_options(fake_openai, max_retries=2, http_client=http_client)
+    )
+    fake_openai.enqueue(broken_stream("途中で切れる応答"), reply("二度目は送らない"))
+
+    text, exc = await stream_until_error(llm, UpstreamUnavailable)
+
+    assert (text, exc.code) == ("途中で切れる応答", "upstream_unavailable")
+    assert len(fake_openai.chat_requests()) == 1
+
+
+def test_unknown_http_client_is_improperly_configured(settings, fake_openai):
+    settings.LLM_BACKEND = {
+        "BACKEND": BACKENDS["openai"],
+        "OPTIONS": openai_options(fake_openai, http_client="urllib"),
+    }
+
+    with pytest.raises(ImproperlyConfigured, match="http_client"):
+        get_backend()
+
+
+def test_clients_of_closed_event_loops_are_closed_by_the_next_loop(settings, fake_openai):
+    llm = configure(settings, "openai", **openai_options(fake_openai))
+
+    async def one_stream():
+        return text_of(await stream(llm)), llm._client("chat")
+
+    first_text, first_client = async_to_sync(one_stream)()
+    second_text, second_client = async_to_sync(one_stream)()
+
+    assert first_text == second_text == "echo: こんにちは"
+    assert second_client is not first_client
+    assert first_client.is_closed()  # closed from the second loop, not left to the collector
+
+
 async def test_rejected_key_names_the_setting_and_never_leaks_the_key(
     settings, fake_openai, caplog
 ):
