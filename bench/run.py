@@ -101,7 +101,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--settings",
         default="config.settings",
-        help="Django settings module for the servers, e.g. bench.experiments.<module>",
+        help="Django settings module for the servers, e.g. bench.experiments.pubsub",
     )
     p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")

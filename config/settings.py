@@ -304,10 +304,6 @@ LLM_CONTEXT_TOKENS = env.int("LLM_CONTEXT_TOKENS", default=12_000)
 LLM_MAX_TOOL_ROUNDS = env.int("LLM_MAX_TOOL_ROUNDS", default=5)
 # Threads (and so database connections) per process for turn tasks' ORM calls.
 TURN_DB_THREADS = env.int("TURN_DB_THREADS", default=4)
-# The server process's GIL switch interval (Python's default is 5 ms). Every ORM call of a
-# turn runs on a database thread that needs the GIL back from the busy event-loop thread
-# once per statement; at 5 ms each hand-off can cost up to 5 ms. 0 keeps Python's default.
-SERVER_GIL_SWITCH_INTERVAL_MS = env.float("SERVER_GIL_SWITCH_INTERVAL_MS", default=0.5)
 
 # --- Streaming ------------------------------------------------------------------------
 # Deltas arriving within this window are sent as one event, so a fast model cannot flood
