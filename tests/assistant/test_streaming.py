@@ -1,12 +1,15 @@
 """Streaming turns over a real daphne process: WebSocket and SSE, resumable, stoppable."""
 
 import asyncio
+import json
 import uuid
 
 import aiohttp
 import pytest
+from django.core.serializers.json import DjangoJSONEncoder
 from yarl import URL
 
+from conversations.api.serializers import MessageOutputSerializer
 from conversations.models import Conversation, Message
 from tests.factories import ConversationFactory, UserFactory
 from tests.fakes.openai_server import reply
@@ -48,6 +51,11 @@ async def _stored(message_id) -> Message:
     return await sync_to_async(Message.objects.get)(pk=message_id)
 
 
+async def _as_rest_json(message_id) -> dict:
+    data = MessageOutputSerializer(await _stored(message_id)).data
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
 async def test_ws_deltas_concatenate_to_the_stored_reply(
     live, upstream, owner, conversation, owner_cookie
 ):
@@ -72,6 +80,8 @@ async def test_ws_deltas_concatenate_to_the_stored_reply(
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     # The model saw the user's message.
     assert upstream.chat_requests()[-1].messages[-1]["content"] == "やあ"
+    # The user_message event carries the message as the REST API shows it.
+    assert user_message["message"] == await _as_rest_json(user_message["message"]["id"])
 
 
 async def test_sse_deltas_concatenate_and_ids_increase(
