@@ -89,22 +89,27 @@ def _turn_start(*, user, content, conversation, client_id, system_prompt, temper
     # A repeated send of a finished turn breaks the unique client_id constraint below, and
     # turn_start returns the earlier turn then: no lookup on the common path.
 
-    user_message = Message.objects.create(
+    user_message = Message(
         conversation=conversation,
         role=Message.Role.USER,
         content=content,
         client_id=client_id,
     )
-    reply = Message.objects.create(
+    reply = Message(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
         status=Message.Status.PENDING,
         reply_to=user_message,
         model=conversation.model,
     )
+    # One INSERT for both rows (their UUIDs are made here, so the reply can point at the user
+    # message before either is stored); Message has no save() override or signals to miss.
+    Message.objects.bulk_create([user_message, reply])
     conversation.active_turn = reply
-    conversation_title_from_message(conversation=conversation, text=content)
-    conversation.save(update_fields=["active_turn", "updated_at"])
+    update_fields = ["active_turn", "updated_at"]
+    if conversation_title_from_message(conversation=conversation, text=content):
+        update_fields.append("title")
+    conversation.save(update_fields=update_fields)
     return Turn(conversation=conversation, user_message=user_message, reply=reply, created=True)
 
 

@@ -75,11 +75,14 @@ def _refuse_if_busy(conversation: Conversation) -> None:
         raise TurnInProgress()
 
 
-def conversation_title_from_message(*, conversation: Conversation, text: str) -> None:
-    """Give an untitled conversation a title from its first message."""
-    if not conversation.title:
-        conversation.title = _default_title(text)
-        Conversation.objects.filter(pk=conversation.pk, title="").update(title=conversation.title)
+def conversation_title_from_message(*, conversation: Conversation, text: str) -> bool:
+    """Give an untitled conversation a title from its first message, on the instance only;
+    True when the caller must save `title` (it saves the conversation anyway, under the
+    turn's row lock, so one UPDATE carries both)."""
+    if conversation.title:
+        return False
+    conversation.title = _default_title(text)
+    return True
 
 
 @transaction.atomic
