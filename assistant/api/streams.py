@@ -25,7 +25,7 @@ from assistant.api.serializers import ChatInputSerializer, SendInputSerializer
 from assistant.api.views import _overrides, start_chat_turn, start_send_turn
 from assistant.limits import SendThrottle
 from assistant.replay import closing_events, reply_if_finished
-from assistant.runner import TurnOverrides, spawn_turn
+from assistant.runner import LoadedTurn, TurnOverrides, load_started_turn, spawn_turn
 from assistant.turns import Turn
 from conversations.api.views import validated_input
 from conversations.models import Message
@@ -104,16 +104,23 @@ def event_stream_response(stream: AsyncIterator[bytes]) -> StreamingHttpResponse
     return response
 
 
-def _start_and_follow(turn: Turn, overrides: TurnOverrides | None) -> StreamingHttpResponse:
+def _start_and_follow(
+    request, turn: Turn, overrides: TurnOverrides | None
+) -> StreamingHttpResponse:
     if turn.created:
-        async_to_sync(_spawn)(turn.reply.pk, overrides)
+        # The context is read here, on the request's thread, as the WebSocket consumer reads
+        # it with the turn start: the runner then goes straight to the model.
+        loaded = load_started_turn(
+            reply=turn.reply, conversation=turn.conversation, user=request.user, overrides=overrides
+        )
+        async_to_sync(_spawn)(turn.reply.pk, overrides, loaded)
     return event_stream_response(follow_reply(turn.reply.pk, turn.conversation.pk))
 
 
-async def _spawn(reply_id, overrides) -> None:
+async def _spawn(reply_id, overrides: TurnOverrides | None, loaded: LoadedTurn) -> None:
     # Runs on the server's event loop (async_to_sync from a request thread), so the task
     # outlives this request.
-    spawn_turn(reply_id, overrides=overrides)
+    spawn_turn(reply_id, overrides=overrides, loaded=loaded)
 
 
 class ChatStreamView(APIView):
@@ -127,7 +134,7 @@ class ChatStreamView(APIView):
     @extend_schema(request=ChatInputSerializer, responses={200: _SSE_RESPONSE}, tags=["chat"])
     def post(self, request):
         data = validated_input(ChatInputSerializer, request.data)
-        return _start_and_follow(start_chat_turn(request, data), _overrides(data))
+        return _start_and_follow(request, start_chat_turn(request, data), _overrides(data))
 
 
 class MessageStreamView(APIView):
@@ -140,7 +147,7 @@ class MessageStreamView(APIView):
 
     @extend_schema(request=SendInputSerializer, responses={200: _SSE_RESPONSE}, tags=["chat"])
     def post(self, request, pk):
-        return _start_and_follow(start_send_turn(request, pk), None)
+        return _start_and_follow(request, start_send_turn(request, pk), None)
 
 
 class ReplyStreamView(APIView):

@@ -6,7 +6,10 @@ import threading
 import uuid
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.test import AsyncClient
 
+from accounts.services import api_token_create
 from conversations.models import Conversation, Message
 from tests.conftest import TEST_API_KEY
 from tests.factories import ConversationFactory
@@ -71,6 +74,42 @@ def test_per_call_parameters_reach_the_model(api_client, llm_upstream):
     sent = llm_upstream.chat_requests()[-1].json
     assert sent["temperature"] == 0.1 and sent["max_tokens"] == 42
     assert sent["messages"][0] == {"role": "system", "content": "You are terse."}
+
+
+async def test_per_call_parameters_reach_the_model_through_the_event_stream(llm_upstream, user):
+    # The SSE start reads the turn's context with the request and hands it to the runner.
+    conversation, token = await sync_to_async(_conversation_with_history)(user)
+    llm_upstream.enqueue(reply("ok"))
+    response = await AsyncClient().post(
+        "/api/chat/stream/",
+        {
+            "message": "x",
+            "conversation_id": str(conversation.id),
+            "temperature": 0.2,
+            "system_prompt": "You are terse.",
+        },
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    body = b"".join([chunk async for chunk in response.streaming_content]).decode()
+
+    events = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+    assert events[-1]["type"] == "done" and events[-1]["content"] == "ok"
+    sent = llm_upstream.chat_requests()[-1].json
+    assert sent["temperature"] == 0.2
+    assert [(m["role"], m["content"]) for m in sent["messages"]] == [
+        ("system", "You are terse."),
+        ("user", "earlier question"),
+        ("assistant", "earlier answer"),
+        ("user", "x"),
+    ]
+
+
+def _conversation_with_history(user) -> tuple[Conversation, str]:
+    conversation = ConversationFactory(owner=user, system_prompt="stored prompt")
+    Message.objects.create(conversation=conversation, role="user", content="earlier question")
+    Message.objects.create(conversation=conversation, role="assistant", content="earlier answer")
+    return conversation, api_token_create(user=user, name="sse")[1]
 
 
 def test_context_is_trimmed_to_the_token_budget_newest_first(
