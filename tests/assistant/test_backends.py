@@ -316,8 +316,14 @@ async def test_server_error_becomes_upstream_error_without_provider_text(backend
     assert "Sorry about that" not in caught.value.detail
 
 
-async def test_hanging_server_becomes_upstream_timeout(settings, fake_openai):
-    llm = configure(settings, "openai", **openai_options(fake_openai, timeout=0.3))
+HTTP_CLIENT_KINDS = pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
+
+
+@HTTP_CLIENT_KINDS
+async def test_hanging_server_becomes_upstream_timeout(settings, fake_openai, http_client):
+    llm = configure(
+        settings, "openai", **openai_options(fake_openai, timeout=0.3, http_client=http_client)
+    )
     fake_openai.enqueue(hang(10))
 
     started = time.monotonic()
@@ -327,7 +333,8 @@ async def test_hanging_server_becomes_upstream_timeout(settings, fake_openai):
     assert time.monotonic() - started < 3
 
 
-async def test_connection_refused_becomes_upstream_unavailable(settings):
+@HTTP_CLIENT_KINDS
+async def test_connection_refused_becomes_upstream_unavailable(settings, http_client):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -338,25 +345,19 @@ async def test_connection_refused_becomes_upstream_unavailable(settings):
         base_url=f"http://127.0.0.1:{port}/v1",
         max_retries=0,
         timeout=2,
+        http_client=http_client,
     )
 
     with pytest.raises(UpstreamUnavailable) as caught:
         await llm.complete_chat(messages=MESSAGES, options=ChatOptions())
+    _, streamed = await stream_until_error(llm, UpstreamUnavailable)
 
-    assert caught.value.code == "upstream_unavailable"
+    assert caught.value.code == streamed.code == "upstream_unavailable"
 
 
 # -- the SDK's two HTTP clients (LLM_HTTP_CLIENT) ---------------------------------------
-# Everything above runs on the default, aiohttp; these run the transport-sensitive cases on
-# both, so error codes do not depend on the choice.
-
-HTTP_CLIENT_KINDS = pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# The default is aiohttp; the transport-sensitive cases above (hanging server, refused
+# connection, broken stream) run on both clients, so error codes do not depend on the choice.
 
 
 @HTTP_CLIENT_KINDS
@@ -369,53 +370,6 @@ async def test_each_http_client_streams_the_reply(settings, fake_openai, http_cl
     assert text_of(events) == "どちらのクライアントでも同じ"
     assert isinstance(events[-1], StreamEnd)
     await llm.aclose()
-
-
-@HTTP_CLIENT_KINDS
-async def test_each_http_client_reports_a_refused_connection_as_unavailable(settings, http_client):
-    base_url = f"http://127.0.0.1:{_free_port()}/v1"
-    llm = configure(
-        settings,
-        "openai",
-        api_key=API_KEY,
-        base_url=base_url,
-        max_retries=0,
-        timeout=2,
-        http_client=http_client,
-    )
-
-    _, exc = await stream_until_error(llm, UpstreamUnavailable)
-
-    assert exc.code == "upstream_unavailable"
-
-
-@HTTP_CLIENT_KINDS
-async def test_each_http_client_reports_a_hanging_server_as_a_timeout(
-    settings, fake_openai, http_client
-):
-    llm = configure(
-        settings, "openai", **openai_options(fake_openai, timeout=0.3, http_client=http_client)
-    )
-    fake_openai.enqueue(hang(10))
-
-    _, exc = await stream_until_error(llm, UpstreamTimeout)
-
-    assert exc.code == "upstream_timeout"
-
-
-@HTTP_CLIENT_KINDS
-async def test_each_http_client_keeps_the_partial_text_of_a_broken_stream(
-    settings, fake_openai, http_client
-):
-    llm = configure(
-        settings, "openai", **openai_options(fake_openai, max_retries=2, http_client=http_client)
-    )
-    fake_openai.enqueue(broken_stream("途中で切れる応答"), reply("二度目は送らない"))
-
-    text, exc = await stream_until_error(llm, UpstreamUnavailable)
-
-    assert (text, exc.code) == ("途中で切れる応答", "upstream_unavailable")
-    assert len(fake_openai.chat_requests()) == 1
 
 
 def test_unknown_http_client_is_improperly_configured(settings, fake_openai):
@@ -489,8 +443,13 @@ async def test_plain_reply_stopped_by_content_filter_raises(backend, fake_openai
         await backend.complete_chat(messages=MESSAGES, options=ChatOptions())
 
 
-async def test_broken_stream_raises_after_partial_text_and_is_not_restarted(settings, fake_openai):
-    llm = configure(settings, "openai", **openai_options(fake_openai, max_retries=2))
+@HTTP_CLIENT_KINDS
+async def test_broken_stream_raises_after_partial_text_and_is_not_restarted(
+    settings, fake_openai, http_client
+):
+    llm = configure(
+        settings, "openai", **openai_options(fake_openai, max_retries=2, http_client=http_client)
+    )
     fake_openai.enqueue(broken_stream("途中で切れる応答"), reply("二度目は送らない"))
 
     text, exc = await stream_until_error(llm, UpstreamUnavailable)
