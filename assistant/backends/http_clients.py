@@ -18,8 +18,6 @@ import aiohttp
 import httpx2
 import openai
 
-HTTP_CLIENTS = ("aiohttp", "httpx")
-
 
 class _ConnectErrorTransport(httpx2.AsyncBaseTransport):
     """Wraps the SDK's aiohttp transport: connection errors that are not timeouts stay
@@ -53,10 +51,11 @@ class _AioHttpClient(openai.DefaultAioHttpClient):
         return _ConnectErrorTransport(super()._init_proxy_transport(*args, **kwargs))
 
 
+# LLM_HTTP_CLIENT's values; the backend refuses any other one when it is built.
+_FACTORIES = {"aiohttp": _AioHttpClient, "httpx": openai.DefaultAsyncHttpxClient}
+HTTP_CLIENTS = tuple(_FACTORIES)
+
+
 def make_http_client(kind: str) -> httpx2.AsyncClient:
     """A new HTTP client for one SDK client; `kind` is one of HTTP_CLIENTS."""
-    if kind == "aiohttp":
-        return _AioHttpClient()
-    if kind == "httpx":
-        return openai.DefaultAsyncHttpxClient()
-    raise ValueError(f"unknown HTTP client {kind!r}; use one of {', '.join(HTTP_CLIENTS)}")
+    return _FACTORIES[kind]()
