@@ -155,7 +155,7 @@ class Daphne:
         command = [
             sys.executable,
             "-m",
-            "daphne",
+            "config.server",
             "-b",
             "127.0.0.1",
             "-p",
