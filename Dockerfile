@@ -46,5 +46,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
 # Migrations are not run here: several replicas start at once; `manage.py migrate` runs
 # once before them (the compose file's `migrate` service).
 # daphne sets no HTTP timeout by default, which event streams of long replies need.
-# `python -m config.server` is daphne's command line on uvloop's event loop (config/server.py).
-CMD ["python", "-m", "config.server", "--bind", "0.0.0.0", "--port", "8000", "--proxy-headers", "config.asgi:application"]
+CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "--proxy-headers", "config.asgi:application"]

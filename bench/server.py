@@ -155,7 +155,7 @@ class Daphne:
         command = [
             sys.executable,
             "-m",
-            "config.server",
+            "daphne",
             "-b",
             "127.0.0.1",
             "-p",
