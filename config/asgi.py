@@ -12,7 +12,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from assistant.startup import prepare_process  # noqa: E402
+from assistant.startup import freeze_startup_objects, prepare_process  # noqa: E402
 from config.websocket_urls import websocket_urlpatterns  # noqa: E402
 
 # Refuse to serve with a misconfigured LLM provider; mark replies orphaned by a dead process.
@@ -26,3 +26,6 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Last: everything made so far lives as long as the process (assistant/startup.py).
+freeze_startup_objects()

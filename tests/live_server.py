@@ -58,9 +58,14 @@ class KaiwaProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
+    @property
+    def log_path(self) -> Path:
+        """What the process wrote (stdout and stderr)."""
+        return LOG_DIR / f"{self.name}-{self.port}.log"
+
     def start(self, timeout: float = 30) -> "KaiwaProcess":
         LOG_DIR.mkdir(parents=True, exist_ok=True)
-        log = open(LOG_DIR / f"{self.name}-{self.port}.log", "wb")  # noqa: SIM115
+        log = open(self.log_path, "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [
                 sys.executable,

@@ -224,7 +224,7 @@ async def test_the_event_stream_and_the_server_log_leak_no_key(live, upstream):
     from asgiref.sync import sync_to_async
 
     from accounts.services import api_token_create
-    from tests.live_server import LOG_DIR, server_env
+    from tests.live_server import server_env
 
     key = server_env(upstream)["OPENAI_API_KEY"]
     user = await sync_to_async(UserFactory)(username="streamer")
@@ -235,6 +235,6 @@ async def test_the_event_stream_and_the_server_log_leak_no_key(live, upstream):
             events = await read_sse(resp)
     assert events[-1][1]["type"] == "error"
     assert key not in json.dumps(events)
-    log = (LOG_DIR / f"main-{live.port}.log").read_text(errors="replace")
+    log = live.log_path.read_text(errors="replace")
     assert "llm_call" in log  # the call was logged...
     assert key not in log  # ...without the key
