@@ -27,7 +27,7 @@ def prepare_process() -> None:
 def freeze_startup_objects() -> None:
     """Leave what startup made out of every later garbage collection.
 
-    Django, DRF, the SDK, Channels and Twisted leave some 130,000–190,000 objects that live
+    Django, DRF, the SDK, Channels and Twisted leave some 130,000–200,000 objects that live
     as long as the process, and every full collection walks them all: in the relay
     benchmark these took 110–170 ms under load, during which the event loop relays nothing
     (bench.experiments.gc_pauses). Frozen (Python's gc.freeze), they are skipped; the full
