@@ -1,5 +1,8 @@
 """Live delivery inside one process: the local channel layer and late events on a socket."""
 
+import time
+import uuid
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -105,3 +108,55 @@ async def test_a_socket_turn_sends_the_conversation_so_far_to_the_model(user, ll
         ("assistant", "一つ目の答え"),
         ("user", "二つ目"),
     ]
+
+
+def _recording_liveness(settings, monkeypatch, *, stale_after: float):
+    """A liveness thread that writes to a list instead of Redis."""
+    settings.REDIS_URL = "redis://127.0.0.1:6379/13"  # the thread runs only with Redis
+    settings.STREAM_STALE_AFTER_SECONDS = stale_after
+    live.reset_for_tests()
+    told: list[str] = []
+    monkeypatch.setattr(live._RedisLog, "set_flags", lambda self, keys, ttl: told.extend(keys))
+    return live._Liveness(), told
+
+
+def _wait_for(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_replies_that_start_are_told_once_each_not_with_everything_running(settings, monkeypatch):
+    # 100 turns starting one after another within a regular beat: each new reply is told
+    # on its own (telling the whole running set at each start wrote ~N²/2 flags).
+    liveness, told = _recording_liveness(settings, monkeypatch, stale_after=60)
+    ids = [uuid.uuid4() for _ in range(100)]
+    try:
+        for message_id in ids:
+            liveness.add(message_id)
+            time.sleep(0.001)
+        _wait_for(lambda: len(set(told)) == len(ids))
+        assert sorted(told) == sorted(live._alive_key(m) for m in ids)
+    finally:
+        for message_id in ids:
+            liveness.discard(message_id)
+        live.reset_for_tests()
+
+
+def test_the_regular_beat_renews_every_running_reply(settings, monkeypatch):
+    liveness, told = _recording_liveness(settings, monkeypatch, stale_after=0.4)  # beat 0.1 s
+    ids = [uuid.uuid4() for _ in range(3)]
+    try:
+        for message_id in ids:
+            liveness.add(message_id)
+        _wait_for(lambda: all(told.count(live._alive_key(m)) >= 3 for m in ids), timeout=3)
+        assert all(told.count(live._alive_key(m)) >= 3 for m in ids)
+        liveness.discard(ids[0])
+        told.clear()
+        time.sleep(0.35)
+        assert live._alive_key(ids[0]) not in told  # a finished reply is no longer told
+        assert live._alive_key(ids[1]) in told
+    finally:
+        for message_id in ids:
+            liveness.discard(message_id)
+        live.reset_for_tests()
