@@ -221,9 +221,7 @@ def _start_turn(
     to a database thread (each trip is a thread hand-off, which under load waits its turn)."""
     send_rate_check(user=user)
     turn = turn_start(user=user, content=content, conversation=conversation, client_id=client_id)
-    loaded = None
-    if turn.created:
-        loaded = load_started_turn(reply=turn.reply, conversation=turn.conversation, user=user)
+    loaded = load_started_turn(turn, user=user)
     return turn, _MESSAGE_JSON.to_representation(turn.user_message), loaded
 
 

@@ -33,6 +33,7 @@ from assistant.context import build_context
 from assistant.db import in_db_thread
 from assistant.errors import LLMError, UpstreamError
 from assistant.tools import registry
+from assistant.turns import Turn
 from conversations.models import Conversation, Message
 from conversations.rendering import render_markdown
 
@@ -97,9 +98,11 @@ def spawn_turn(
     return task
 
 
-async def run_turn_and_wait(reply_id, *, overrides: TurnOverrides | None = None) -> TurnOutcome:
+async def run_turn_and_wait(
+    reply_id, *, overrides: TurnOverrides | None = None, loaded: "LoadedTurn | None" = None
+) -> TurnOutcome:
     """Start the turn and wait for it; if the waiter goes away, the turn goes on."""
-    return await asyncio.shield(spawn_turn(reply_id, overrides=overrides))
+    return await asyncio.shield(spawn_turn(reply_id, overrides=overrides, loaded=loaded))
 
 
 class _Coalescer:
@@ -213,10 +216,22 @@ class LoadedTurn:
 
 
 def load_started_turn(
-    *, reply: Message, conversation: Conversation, user, overrides: TurnOverrides | None = None
+    turn: Turn, *, user, overrides: TurnOverrides | None = None
+) -> LoadedTurn | None:
+    """The runner's context for a turn just started, read by whoever started it, right after
+    `turn_start` and on the same thread (WebSocket: its database call; HTTP: the request).
+    The runner then goes straight to the model instead of waiting for a database thread
+    first. None for an earlier turn returned for a repeated client_id: nothing to run."""
+    if not turn.created:
+        return None
+    return _context(
+        reply=turn.reply, conversation=turn.conversation, user=user, overrides=overrides
+    )
+
+
+def _context(
+    *, reply: Message, conversation: Conversation, user, overrides: TurnOverrides | None
 ) -> LoadedTurn:
-    """The turn's context, read by whoever just started it (synchronous, in its database
-    call): it saves the runner a trip to a database thread before the model is called."""
     history = list(
         conversation.messages.filter(created_at__lte=reply.created_at)
         .exclude(pk=reply.pk)
@@ -231,6 +246,7 @@ def load_started_turn(
 
 @in_db_thread
 def _load(reply_id, overrides: TurnOverrides | None) -> LoadedTurn | None:
+    """The context of a turn started with only its reply's id (run_turn without `loaded`)."""
     reply = (
         Message.objects.select_related("conversation", "conversation__owner")
         .filter(pk=reply_id, status=Message.Status.PENDING)
@@ -239,7 +255,7 @@ def _load(reply_id, overrides: TurnOverrides | None) -> LoadedTurn | None:
     if reply is None:
         return None
     conversation = reply.conversation
-    return load_started_turn(
+    return _context(
         reply=reply, conversation=conversation, user=conversation.owner, overrides=overrides
     )
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 
-from assistant.runner import run_turn_and_wait
+from assistant.runner import load_started_turn, run_turn_and_wait
 from assistant.turns import turn_start
 from conversations.models import Conversation, Message
 
@@ -36,7 +36,9 @@ def assistant_ask(*, user: Any, message: str) -> AssistantAnswer:
     turn = turn_start(
         user=user, content=message, system_prompt=SYSTEM_PROMPT, temperature=TEMPERATURE
     )
-    outcome = async_to_sync(run_turn_and_wait)(turn.reply.pk)
+    outcome = async_to_sync(run_turn_and_wait)(
+        turn.reply.pk, loaded=load_started_turn(turn, user=user)
+    )
     if outcome.error is not None:
         raise outcome.error
     messages = list(turn.conversation.messages.order_by("created_at", "id"))

@@ -107,12 +107,8 @@ def event_stream_response(stream: AsyncIterator[bytes]) -> StreamingHttpResponse
 def _start_and_follow(
     request, turn: Turn, overrides: TurnOverrides | None
 ) -> StreamingHttpResponse:
-    if turn.created:
-        # The context is read here, on the request's thread, as the WebSocket consumer reads
-        # it with the turn start: the runner then goes straight to the model.
-        loaded = load_started_turn(
-            reply=turn.reply, conversation=turn.conversation, user=request.user, overrides=overrides
-        )
+    loaded = load_started_turn(turn, user=request.user, overrides=overrides)
+    if loaded is not None:
         async_to_sync(_spawn)(turn.reply.pk, overrides, loaded)
     return event_stream_response(follow_reply(turn.reply.pk, turn.conversation.pk))
 

@@ -19,7 +19,7 @@ from assistant.api.serializers import (
 from assistant.errors import error_from_stored
 from assistant.limits import SendThrottle
 from assistant.recovery import recover_stale_replies
-from assistant.runner import TurnOverrides, run_turn_and_wait
+from assistant.runner import TurnOverrides, load_started_turn, run_turn_and_wait
 from assistant.turns import Turn, turn_start, turn_stop
 from conversations.api.serializers import MessageOutputSerializer
 from conversations.api.views import MessageListView, validated_input
@@ -32,10 +32,13 @@ def owned_conversation(request, conversation_id) -> Conversation:
     )
 
 
-def complete_turn(turn: Turn, *, overrides: TurnOverrides | None = None) -> Message:
+def complete_turn(turn: Turn, *, user, overrides: TurnOverrides | None = None) -> Message:
     """Run a new turn to its end here, or wait for an earlier one; raise its error if it failed."""
-    if turn.created:
-        outcome = async_to_sync(run_turn_and_wait)(turn.reply.pk, overrides=overrides)
+    loaded = load_started_turn(turn, user=user, overrides=overrides)
+    if loaded is not None:
+        outcome = async_to_sync(run_turn_and_wait)(
+            turn.reply.pk, overrides=overrides, loaded=loaded
+        )
         if outcome.error is not None:
             raise outcome.error
         return Message.objects.get(pk=turn.reply.pk)
@@ -65,7 +68,7 @@ class ChatView(APIView):
     def post(self, request):
         data = validated_input(ChatInputSerializer, request.data)
         turn = start_chat_turn(request, data)
-        reply = complete_turn(turn, overrides=_overrides(data))
+        reply = complete_turn(turn, user=request.user, overrides=_overrides(data))
         return Response(
             {
                 "conversation_id": turn.conversation.pk,
@@ -129,7 +132,7 @@ class ConversationMessagesView(MessageListView):
     )
     def post(self, request, pk):
         turn = start_send_turn(request, pk)
-        reply = complete_turn(turn)
+        reply = complete_turn(turn, user=request.user)
         body = {
             "user_message": MessageOutputSerializer(turn.user_message).data,
             "assistant_message": MessageOutputSerializer(reply).data,

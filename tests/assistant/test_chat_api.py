@@ -22,6 +22,7 @@ from tests.fakes.openai_server import (
     rate_limit_error,
     reply,
 )
+from tests.streaming_clients import in_process_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,7 +77,82 @@ def test_per_call_parameters_reach_the_model(api_client, llm_upstream):
     assert sent["messages"][0] == {"role": "system", "content": "You are terse."}
 
 
-async def test_per_call_parameters_reach_the_model_through_the_event_stream(llm_upstream, user):
+HISTORY_THEN_X = [
+    ("user", "earlier question"),
+    ("assistant", "earlier answer"),
+    ("user", "x"),
+]
+
+
+def test_chat_hands_the_context_it_read_to_the_runner(api_client, llm_upstream, user, runner_loads):
+    conversation, _ = _conversation_with_history(user)
+    llm_upstream.enqueue(reply("ok"))
+    response = api_client.post(
+        "/api/chat/",
+        {"message": "x", "conversation_id": str(conversation.id), "system_prompt": "Be terse."},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["message"] == "ok"
+    assert runner_loads == []
+    sent = [(m["role"], m["content"]) for m in llm_upstream.chat_requests()[-1].json["messages"]]
+    assert sent == [("system", "Be terse."), *HISTORY_THEN_X]
+
+
+def test_send_hands_the_context_it_read_to_the_runner(api_client, llm_upstream, user, runner_loads):
+    conversation, _ = _conversation_with_history(user)
+    llm_upstream.enqueue(reply("ok"))
+    response = api_client.post(
+        f"/api/conversations/{conversation.id}/messages/", {"content": "x"}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["assistant_message"]["content"] == "ok"
+    assert runner_loads == []
+    sent = [(m["role"], m["content"]) for m in llm_upstream.chat_requests()[-1].json["messages"]]
+    assert sent == [("system", "stored prompt"), *HISTORY_THEN_X]
+
+
+async def test_send_stream_hands_the_context_it_read_to_the_runner(
+    llm_upstream, user, runner_loads
+):
+    conversation, token = await sync_to_async(_conversation_with_history)(user)
+    llm_upstream.enqueue(reply("ok"))
+    response = await AsyncClient().post(
+        f"/api/conversations/{conversation.id}/messages/stream/",
+        {"content": "x"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    body = b"".join([chunk async for chunk in response.streaming_content]).decode()
+    events = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+    assert events[-1]["type"] == "done" and events[-1]["content"] == "ok"
+    assert runner_loads == []
+    sent = [(m["role"], m["content"]) for m in llm_upstream.chat_requests()[-1].json["messages"]]
+    assert sent == [("system", "stored prompt"), *HISTORY_THEN_X]
+
+
+async def test_websocket_send_hands_the_context_it_read_to_the_runner(
+    llm_upstream, user, runner_loads
+):
+    conversation, _ = await sync_to_async(_conversation_with_history)(user)
+    llm_upstream.enqueue(reply("ok"))
+    communicator = in_process_socket(user, conversation.id)
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.send_json_to({"type": "send", "content": "x"})
+    event = {"type": None}
+    while event["type"] != "done":
+        event = await communicator.receive_json_from(timeout=5)
+    await communicator.disconnect()
+    assert event["content"] == "ok"
+    assert runner_loads == []
+    sent = [(m["role"], m["content"]) for m in llm_upstream.chat_requests()[-1].json["messages"]]
+    assert sent == [("system", "stored prompt"), *HISTORY_THEN_X]
+
+
+async def test_per_call_parameters_reach_the_model_through_the_event_stream(
+    llm_upstream, user, runner_loads
+):
     # The SSE start reads the turn's context with the request and hands it to the runner.
     conversation, token = await sync_to_async(_conversation_with_history)(user)
     llm_upstream.enqueue(reply("ok"))
@@ -99,10 +175,9 @@ async def test_per_call_parameters_reach_the_model_through_the_event_stream(llm_
     assert sent["temperature"] == 0.2
     assert [(m["role"], m["content"]) for m in sent["messages"]] == [
         ("system", "You are terse."),
-        ("user", "earlier question"),
-        ("assistant", "earlier answer"),
-        ("user", "x"),
+        *HISTORY_THEN_X,
     ]
+    assert runner_loads == []
 
 
 def _conversation_with_history(user) -> tuple[Conversation, str]:
