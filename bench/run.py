@@ -6,10 +6,13 @@ read directly from the upstream, in the same run.
     python -m bench --processes 2         # 2 processes sharing PostgreSQL + Redis
     python -m bench --matrix              # the three above, one report
     python -m bench --n 50,200 --tokens 100 --interval-ms 20 --ramp-ms 1000
+    python -m bench --no-pin              # let the kernel move daphne's threads between cores
 
 For each load level N: a fresh set of users, conversations and sessions; N direct clients
 read the fake upstream's stream (the baseline); then fresh daphne processes are started and
 N WebSocket clients each send one message and read the reply, with the same start times.
+Daphne process k runs on core k (all its threads), as README "Scaling" advises; the
+upstream, the clients, PostgreSQL and Redis are not pinned.
 The report compares the two. See README.md, "Benchmark".
 """
 
@@ -82,6 +85,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1,
         help="daphne processes; clients split across them (2+ implies --postgres --redis)",
     )
+    p.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="pin daphne process k (all its threads) to core k, as README 'Scaling' advises "
+        "(default: pinned; --no-pin lets the kernel move them)",
+    )
     p.add_argument("--matrix", action="store_true", help="run the three standard configurations")
     p.add_argument(
         "--attempts",
@@ -139,7 +149,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _stacks(args) -> list[Stack]:
-    common = {"pg_admin_url": args.pg_url, "redis_url": args.redis_url}
+    common = {"pg_admin_url": args.pg_url, "redis_url": args.redis_url, "pinned": args.pin}
     if args.matrix:
         return [
             Stack(postgres=False, redis=False, processes=1, **common),
@@ -478,7 +488,8 @@ def measure_level(
     servers: list[Daphne] = []
     try:
         for k in range(stack.processes):
-            servers.append(Daphne(env=env, log_path=workdir / f"daphne-{k}.log").start())
+            cpu = k % os.cpu_count() if stack.pinned else None
+            servers.append(Daphne(env=env, log_path=workdir / f"daphne-{k}.log", cpu=cpu).start())
         # Warm-up: a few turns per process, not measured, so that lazy set-up (the SDK
         # client, upstream and database connections, imports) is not charged to the load.
         print(f"  N={n}: warm-up ({len(warm_clients)} turns)", flush=True)
@@ -618,6 +629,7 @@ def run_stack(stack: Stack, args, upstream: Upstream) -> dict:
         "postgres": stack.postgres,
         "redis": stack.redis,
         "processes": stack.processes,
+        "pinned": stack.pinned,
         "server_env": extra,
         "levels": levels,
     }

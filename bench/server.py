@@ -39,6 +39,7 @@ class Stack:
     postgres: bool
     redis: bool
     processes: int
+    pinned: bool = False  # daphne process k on core k
     pg_admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     pg_database: str = "kaiwa_bench"
     redis_url: str = "redis://127.0.0.1:6379/12"
@@ -49,6 +50,8 @@ class Stack:
         db = "PostgreSQL" if self.postgres else "SQLite"
         layer = "Redis" if self.redis else "in-memory layer"
         procs = f"{self.processes} daphne process" + ("es" if self.processes > 1 else "")
+        if self.pinned:
+            procs += " pinned to a core" if self.processes == 1 else ", each pinned to a core"
         return f"{procs}, {db} + {layer}"
 
     @property
@@ -149,6 +152,7 @@ class Daphne:
     log_path: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    cpu: int | None = None  # pin every thread of the process to this core
 
     def start(self, timeout: float = 60) -> "Daphne":
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
@@ -169,6 +173,10 @@ class Daphne:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
+        if self.cpu is not None:
+            # Set before the interpreter has started a second thread: the threads it starts
+            # later (database threads, asgiref's executors) inherit the main thread's mask.
+            os.sched_setaffinity(self.proc.pid, {self.cpu})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
