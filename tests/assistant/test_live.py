@@ -66,6 +66,7 @@ async def test_expiry_scans_run_at_most_once_per_interval_and_still_expire(monke
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True)
 async def test_events_of_a_finished_reply_arriving_late_are_not_replayed(user):
     """A late broadcast of an ended reply (the live `done` after the watchdog closed it from
     the database, deltas queued behind a catch-up) must not replay the reply to the socket."""
