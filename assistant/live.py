@@ -107,6 +107,16 @@ class _RedisLog:
             pipe.expire(key, EVENT_LOG_TTL_SECONDS)
             await pipe.execute()
 
+    async def append_and_publish(
+        self, key: str, payload: str, *, channel: str, message: bytes
+    ) -> None:
+        """`append`, then PUBLISH `message` on `channel`: one round trip, in this order."""
+        async with self._client().pipeline(transaction=False) as pipe:
+            pipe.rpush(key, payload)
+            pipe.expire(key, EVENT_LOG_TTL_SECONDS)
+            pipe.publish(channel, message)
+            await pipe.execute()
+
     async def read(self, key: str) -> list[str]:
         return [raw.decode() for raw in await self._client().lrange(key, 0, -1)]
 
@@ -157,8 +167,32 @@ def _key(message_id) -> str:
     return f"kaiwa:reply:{message_id}:events"
 
 
+def _redis_group_channel(layer, group: str) -> str | None:
+    """The Redis channel on which channels-redis's pub/sub layer broadcasts `group`, when
+    that layer carries this process's groups on the one Redis server of the event logs
+    (REDIS_URL, as config/settings.py sets it up); None otherwise.
+
+    Publishing a group message there ourselves, in the layer's own serialization, lets one
+    pipeline append an event to its reply's log and broadcast it: one round trip instead of
+    two, and no wait for the layer's single lock per process, which every other reply's
+    broadcast holds for its own round trip. Subscribers of the group, in any process,
+    receive it through the layer as any group message. This reads two private names of
+    channels-redis (pinned in requirements); tests/assistant/test_live.py checks them.
+    """
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    if not isinstance(layer, RedisPubSubChannelLayer):
+        return None
+    loop_layer = layer._get_layer()
+    shards = loop_layer._shards
+    if len(shards) != 1 or shards[0].host.get("address") != settings.REDIS_URL:
+        return None
+    return loop_layer._get_group_channel_name(group)
+
+
 class ReplyPublisher:
-    """Numbers, logs and broadcasts the events of one reply. Used only by its runner."""
+    """Numbers, logs and broadcasts the events of one reply. Used only by its runner, on its
+    event loop."""
 
     def __init__(self, *, conversation_id, message_id) -> None:
         self.conversation_id = str(conversation_id)
@@ -167,16 +201,34 @@ class ReplyPublisher:
         self._layer = get_channel_layer()
         self._group = conversation_group(self.conversation_id)
         self._log = _event_log()
+        self._redis_channel = (
+            _redis_group_channel(self._layer, self._group)
+            if isinstance(self._log, _RedisLog)
+            else None
+        )
         # Keeps log order and broadcast order equal to sequence order.
         self._lock = asyncio.Lock()
 
     async def publish(self, event: dict[str, Any]) -> int:
-        """Give `event` the next sequence number, log it, broadcast it; returns the number."""
+        """Give `event` the next sequence number, log it, broadcast it; returns the number.
+
+        The log first, then the broadcast: a reader subscribes, then reads the log, so an
+        event it does not find in the log reaches it through the group."""
         async with self._lock:
             self.seq += 1
             event = {**event, "seq": self.seq, "message_id": self.message_id}
-            await self._log.append(_key(self.message_id), json.dumps(event, ensure_ascii=False))
-            await self._layer.group_send(self._group, {"type": "reply.event", "event": event})
+            entry = json.dumps(event, ensure_ascii=False)
+            message = {"type": "reply.event", "event": event}
+            if self._redis_channel is not None:
+                await self._log.append_and_publish(
+                    _key(self.message_id),
+                    entry,
+                    channel=self._redis_channel,
+                    message=self._layer.serialize(message),
+                )
+            else:
+                await self._log.append(_key(self.message_id), entry)
+                await self._layer.group_send(self._group, message)
             return self.seq
 
 

@@ -1,5 +1,6 @@
 """Live delivery inside one process: the local channel layer and late events on a socket."""
 
+import asyncio
 import time
 import uuid
 
@@ -12,6 +13,7 @@ from assistant import live
 from assistant.channel_layer import LocalChannelLayer
 from tests.factories import ConversationFactory
 from tests.fakes.openai_server import reply
+from tests.live_server import redis_available
 from tests.streaming_clients import in_process_socket
 
 
@@ -66,6 +68,44 @@ async def test_expiry_scans_run_at_most_once_per_interval_and_still_expire(monke
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not redis_available(), reason="needs Redis at 127.0.0.1:6379 (CI has it)")
+async def test_with_redis_an_event_is_logged_and_broadcast_in_one_pipeline(settings, monkeypatch):
+    """Through channels-redis's pub/sub layer, the publisher logs and broadcasts an event in
+    one round trip, on the Redis channel the layer itself listens on for the group."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
+
+    url = "redis://127.0.0.1:6379/13"
+    settings.REDIS_URL = url
+    layer = RedisPubSubChannelLayer(hosts=[url])
+    monkeypatch.setattr(live, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(live, "_log", live._RedisLog(url))
+    layer_sends = []
+    original_group_send = RedisPubSubLoopLayer.group_send
+
+    async def recording_group_send(self, group, message):
+        layer_sends.append(group)
+        await original_group_send(self, group, message)
+
+    monkeypatch.setattr(RedisPubSubLoopLayer, "group_send", recording_group_send)
+    conversation_id, message_id = uuid.uuid4(), uuid.uuid4()
+    member = await layer.new_channel()
+    await layer.group_add(live.conversation_group(conversation_id), member)
+    try:
+        publisher = live.ReplyPublisher(conversation_id=conversation_id, message_id=message_id)
+        for text in ("こん", "にちは"):
+            await publisher.publish({"type": "message", "content": text})
+        received = [await asyncio.wait_for(layer.receive(member), 5) for _ in range(2)]
+    finally:
+        await layer.flush()
+    expected = [
+        {"type": "message", "content": "こん", "seq": 1, "message_id": str(message_id)},
+        {"type": "message", "content": "にちは", "seq": 2, "message_id": str(message_id)},
+    ]
+    assert received == [{"type": "reply.event", "event": e} for e in expected]
+    assert await live.reply_events(message_id) == expected
+    assert layer_sends == []  # not the layer's own (second) round trip
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_events_of_a_finished_reply_arriving_late_are_not_replayed(user):
     """A late broadcast of an ended reply (the live `done` after the watchdog closed it from
