@@ -95,8 +95,7 @@ def test_chat_hands_the_context_it_read_to_the_runner(api_client, llm_upstream, 
     assert response.status_code == 200, response.content
     assert response.json()["message"] == "ok"
     assert runner_loads == []
-    sent = [(m["role"], m["content"]) for m in llm_upstream.chat_requests()[-1].json["messages"]]
-    assert sent == [("system", "Be terse."), *HISTORY_THEN_X]
+    assert _sent_messages(llm_upstream) == [("system", "Be terse."), *HISTORY_THEN_X]
 
 
 def test_send_hands_the_context_it_read_to_the_runner(api_client, llm_upstream, user, runner_loads):
@@ -108,8 +107,7 @@ def test_send_hands_the_context_it_read_to_the_runner(api_client, llm_upstream, 
     assert response.status_code == 201, response.content
     assert response.json()["assistant_message"]["content"] == "ok"
     assert runner_loads == []
-    sent = [(m["role"], m["content"]) for m in llm_upstream.chat_requests()[-1].json["messages"]]
-    assert sent == [("system", "stored prompt"), *HISTORY_THEN_X]
+    assert _sent_messages(llm_upstream) == [("system", "stored prompt"), *HISTORY_THEN_X]
 
 
 async def test_send_stream_hands_the_context_it_read_to_the_runner(
@@ -123,12 +121,10 @@ async def test_send_stream_hands_the_context_it_read_to_the_runner(
         content_type="application/json",
         headers={"Authorization": f"Bearer {token}"},
     )
-    body = b"".join([chunk async for chunk in response.streaming_content]).decode()
-    events = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+    events = await _sse_events(response)
     assert events[-1]["type"] == "done" and events[-1]["content"] == "ok"
     assert runner_loads == []
-    sent = [(m["role"], m["content"]) for m in llm_upstream.chat_requests()[-1].json["messages"]]
-    assert sent == [("system", "stored prompt"), *HISTORY_THEN_X]
+    assert _sent_messages(llm_upstream) == [("system", "stored prompt"), *HISTORY_THEN_X]
 
 
 async def test_websocket_send_hands_the_context_it_read_to_the_runner(
@@ -146,8 +142,7 @@ async def test_websocket_send_hands_the_context_it_read_to_the_runner(
     await communicator.disconnect()
     assert event["content"] == "ok"
     assert runner_loads == []
-    sent = [(m["role"], m["content"]) for m in llm_upstream.chat_requests()[-1].json["messages"]]
-    assert sent == [("system", "stored prompt"), *HISTORY_THEN_X]
+    assert _sent_messages(llm_upstream) == [("system", "stored prompt"), *HISTORY_THEN_X]
 
 
 async def test_per_call_parameters_reach_the_model_through_the_event_stream(
@@ -167,9 +162,7 @@ async def test_per_call_parameters_reach_the_model_through_the_event_stream(
         content_type="application/json",
         headers={"Authorization": f"Bearer {token}"},
     )
-    body = b"".join([chunk async for chunk in response.streaming_content]).decode()
-
-    events = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+    events = await _sse_events(response)
     assert events[-1]["type"] == "done" and events[-1]["content"] == "ok"
     sent = llm_upstream.chat_requests()[-1].json
     assert sent["temperature"] == 0.2
@@ -178,6 +171,17 @@ async def test_per_call_parameters_reach_the_model_through_the_event_stream(
         *HISTORY_THEN_X,
     ]
     assert runner_loads == []
+
+
+def _sent_messages(llm_upstream) -> list[tuple[str, str]]:
+    """(role, content) of each message of the last request the model received."""
+    return [(m["role"], m["content"]) for m in llm_upstream.chat_requests()[-1].json["messages"]]
+
+
+async def _sse_events(response) -> list[dict]:
+    """The `data:` payloads of an event-stream response, read to its end."""
+    body = b"".join([chunk async for chunk in response.streaming_content]).decode()
+    return [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
 
 
 def _conversation_with_history(user) -> tuple[Conversation, str]:
