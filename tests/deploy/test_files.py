@@ -69,6 +69,7 @@ def test_dockerfile_is_slim_non_root_and_serves_with_daphne_behind_proxy_headers
     assert "\nUSER kaiwa\n" in dockerfile
     assert "collectstatic --noinput" in dockerfile and "compilemessages" in dockerfile
     command = dockerfile.split("\nCMD ", 1)[1]
+    assert command.startswith('["daphne", ')
     assert '"--proxy-headers"' in command and "migrate" not in command
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".env", ".venv", ".git", "db.sqlite3*"} <= set(ignored)
