@@ -103,6 +103,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def targets(result: dict) -> list[dict[str, Any]]:
     out = []
     for config in result["configs"]:
+        if config.get("floor"):
+            continue  # the targets are Kaiwa's; the floor is the stack without it
         by_n = {level["n"]: level for level in config["levels"]}
         if TTFT_TARGET_N in by_n:
             value = by_n[TTFT_TARGET_N]["added"]["added_ttft_p99"]
@@ -276,7 +278,9 @@ def _detail(config: dict) -> str:
         row(
             "stored replies",
             lambda lv: (
-                ", ".join(f"{k} {v}" for k, v in lv["stored"]["reply_statuses"].items())
+                "none (the floor stores nothing)"
+                if config.get("floor")
+                else ", ".join(f"{k} {v}" for k, v in lv["stored"]["reply_statuses"].items())
                 + f"; {lv['stored']['replies_not_equal_to_stream']} differ"
             ),
         ),

@@ -94,6 +94,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--matrix", action="store_true", help="run the three standard configurations")
     p.add_argument(
+        "--floor",
+        action="store_true",
+        help="serve bench.floor instead of Kaiwa: the same stack (daphne, Channels, the SDK) "
+        "with none of Kaiwa's own work, the lower bound of what Kaiwa can add",
+    )
+    p.add_argument(
         "--attempts",
         type=int,
         default=1,
@@ -149,7 +155,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _stacks(args) -> list[Stack]:
-    common = {"pg_admin_url": args.pg_url, "redis_url": args.redis_url, "pinned": args.pin}
+    common = {
+        "pg_admin_url": args.pg_url,
+        "redis_url": args.redis_url,
+        "pinned": args.pin,
+        "floor": args.floor,
+    }
     if args.matrix:
         return [
             Stack(postgres=False, redis=False, processes=1, **common),
@@ -489,7 +500,14 @@ def measure_level(
     try:
         for k in range(stack.processes):
             cpu = k % os.cpu_count() if stack.pinned else None
-            servers.append(Daphne(env=env, log_path=workdir / f"daphne-{k}.log", cpu=cpu).start())
+            servers.append(
+                Daphne(
+                    env=env,
+                    log_path=workdir / f"daphne-{k}.log",
+                    cpu=cpu,
+                    application=stack.application,
+                ).start()
+            )
         # Warm-up: a few turns per process, not measured, so that lazy set-up (the SDK
         # client, upstream and database connections, imports) is not charged to the load.
         print(f"  N={n}: warm-up ({len(warm_clients)} turns)", flush=True)
@@ -598,6 +616,8 @@ def measure_level(
         "db": metrics.turn_writes(records, table_writes, n),
         "stored": verify,
     }
+    if stack.floor:  # it writes nothing: no figures to report, rather than Kaiwa's formula's
+        level["db"].update(statements_mean=None, transactions_mean=None, budget_mean=None)
     if args.keep_raw:
         raw = args.out / "raw"
         raw.mkdir(parents=True, exist_ok=True)
@@ -630,6 +650,7 @@ def run_stack(stack: Stack, args, upstream: Upstream) -> dict:
         "redis": stack.redis,
         "processes": stack.processes,
         "pinned": stack.pinned,
+        "floor": stack.floor,
         "server_env": extra,
         "levels": levels,
     }

@@ -40,6 +40,7 @@ class Stack:
     redis: bool
     processes: int
     pinned: bool = False  # daphne process k on core k
+    floor: bool = False  # serve bench.floor (the stack without Kaiwa's own work)
     pg_admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     pg_database: str = "kaiwa_bench"
     redis_url: str = "redis://127.0.0.1:6379/12"
@@ -52,7 +53,12 @@ class Stack:
         procs = f"{self.processes} daphne process" + ("es" if self.processes > 1 else "")
         if self.pinned:
             procs += " pinned to a core" if self.processes == 1 else ", each pinned to a core"
-        return f"{procs}, {db} + {layer}"
+        label = f"{procs}, {db} + {layer}"
+        return f"floor (no Kaiwa): {label}" if self.floor else label
+
+    @property
+    def application(self) -> str:
+        return "bench.floor:application" if self.floor else "config.asgi:application"
 
     @property
     def database_url(self) -> str:
@@ -146,13 +152,14 @@ class Stack:
 
 @dataclass
 class Daphne:
-    """One daphne process serving config.asgi:application."""
+    """One daphne process serving Kaiwa (config.asgi:application) or the floor."""
 
     env: dict[str, str]
     log_path: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
     cpu: int | None = None  # pin every thread of the process to this core
+    application: str = "config.asgi:application"
 
     def start(self, timeout: float = 60) -> "Daphne":
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
@@ -164,7 +171,7 @@ class Daphne:
             "127.0.0.1",
             "-p",
             str(self.port),
-            "config.asgi:application",
+            self.application,
         ]
         self.proc = subprocess.Popen(
             command,
