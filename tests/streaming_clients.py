@@ -1,4 +1,5 @@
-"""Small real clients for the live-server tests: WebSocket and SSE over aiohttp."""
+"""Small real clients for the streaming tests: WebSocket and SSE over aiohttp (live server),
+and in process (Channels' communicator, Django's AsyncClient)."""
 
 import asyncio
 import json
@@ -78,6 +79,19 @@ async def read_sse(response: aiohttp.ClientResponse, *, stop_after: int | None =
             if data["type"] in ("done", "error") or (stop_after and len(events) >= stop_after):
                 break
     return events
+
+
+async def post_event_stream(path: str, body: dict[str, Any], *, token: str) -> list[dict]:
+    """POST `body` to an event-stream endpoint in process (Django's AsyncClient) with an API
+    token; the `data:` payloads of the 200 response, read to its end."""
+    from django.test import AsyncClient
+
+    response = await AsyncClient().post(
+        path, body, content_type="application/json", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200, response.content
+    text = b"".join([chunk async for chunk in response.streaming_content]).decode()
+    return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
 
 
 def browser_session(cookie: str) -> aiohttp.ClientSession:

@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.test import AsyncClient
 
 from accounts.services import api_token_create
 from conversations.models import Conversation, Message
@@ -22,7 +21,7 @@ from tests.fakes.openai_server import (
     rate_limit_error,
     reply,
 )
-from tests.streaming_clients import in_process_socket
+from tests.streaming_clients import in_process_socket, post_event_stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -115,13 +114,9 @@ async def test_send_stream_hands_the_context_it_read_to_the_runner(
 ):
     conversation, token = await sync_to_async(_conversation_with_history)(user)
     llm_upstream.enqueue(reply("ok"))
-    response = await AsyncClient().post(
-        f"/api/conversations/{conversation.id}/messages/stream/",
-        {"content": "x"},
-        content_type="application/json",
-        headers={"Authorization": f"Bearer {token}"},
+    events = await post_event_stream(
+        f"/api/conversations/{conversation.id}/messages/stream/", {"content": "x"}, token=token
     )
-    events = await _sse_events(response)
     assert events[-1]["type"] == "done" and events[-1]["content"] == "ok"
     assert runner_loads == []
     assert _sent_messages(llm_upstream) == [("system", "stored prompt"), *HISTORY_THEN_X]
@@ -151,7 +146,7 @@ async def test_per_call_parameters_reach_the_model_through_the_event_stream(
     # The SSE start reads the turn's context with the request and hands it to the runner.
     conversation, token = await sync_to_async(_conversation_with_history)(user)
     llm_upstream.enqueue(reply("ok"))
-    response = await AsyncClient().post(
+    events = await post_event_stream(
         "/api/chat/stream/",
         {
             "message": "x",
@@ -159,10 +154,8 @@ async def test_per_call_parameters_reach_the_model_through_the_event_stream(
             "temperature": 0.2,
             "system_prompt": "You are terse.",
         },
-        content_type="application/json",
-        headers={"Authorization": f"Bearer {token}"},
+        token=token,
     )
-    events = await _sse_events(response)
     assert events[-1]["type"] == "done" and events[-1]["content"] == "ok"
     sent = llm_upstream.chat_requests()[-1].json
     assert sent["temperature"] == 0.2
@@ -176,12 +169,6 @@ async def test_per_call_parameters_reach_the_model_through_the_event_stream(
 def _sent_messages(llm_upstream) -> list[tuple[str, str]]:
     """(role, content) of each message of the last request the model received."""
     return [(m["role"], m["content"]) for m in llm_upstream.chat_requests()[-1].json["messages"]]
-
-
-async def _sse_events(response) -> list[dict]:
-    """The `data:` payloads of an event-stream response, read to its end."""
-    body = b"".join([chunk async for chunk in response.streaming_content]).decode()
-    return [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
 
 
 def _conversation_with_history(user) -> tuple[Conversation, str]:

@@ -5,7 +5,6 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.test import AsyncClient
 
 from accounts.services import api_token_create
 from assistant.backends.demo import DemoBackend
@@ -13,6 +12,7 @@ from assistant.models import GeneratedImage
 from conversations.models import Conversation, Message, SavedNote
 from tests.factories import ConversationFactory
 from tests.fakes.openai_server import reply, tool_calls
+from tests.streaming_clients import post_event_stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -171,25 +171,11 @@ def test_a_tool_acts_only_for_the_caller(api_client, llm_upstream, user, other_u
 
 async def test_tool_call_events_reach_the_stream(llm_upstream, user):
     _, token = await sync_to_async(api_token_create)(user=user, name="sse")
-    client = AsyncClient()
     llm_upstream.enqueue(
         tool_calls([("save_note", {"title": "t", "content": "c"}, "call_1")]), reply("ok")
     )
 
-    response = await client.post(
-        "/api/chat/stream/",
-        {"message": "note"},
-        content_type="application/json",
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert response.status_code == 200, response.content
-    body = b"".join([chunk async for chunk in response.streaming_content]).decode()
-
-    events = [
-        json.loads(line.removeprefix("data: "))
-        for line in body.splitlines()
-        if line.startswith("data: ")
-    ]
+    events = await post_event_stream("/api/chat/stream/", {"message": "note"}, token=token)
     tool_events = [e for e in events if e["type"] == "tool_call"]
     assert len(tool_events) == 1
     assert tool_events[0]["name"] == "save_note"
