@@ -36,7 +36,7 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
-	$(VENV)/bin/bandit -r accounts assistant config conversations -q
+	$(VENV)/bin/bandit -r accounts assistant config conversations usage -q
 
 format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format .

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "accounts",
     "conversations",
     "assistant",
+    "usage",
 ]
 
 MIDDLEWARE = [
