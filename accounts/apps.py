@@ -7,4 +7,5 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self) -> None:
-        from accounts import openapi  # noqa: F401 - registers the Bearer scheme
+        # openapi registers the Bearer scheme; revocation connects its signal receivers.
+        from accounts import openapi, revocation  # noqa: F401

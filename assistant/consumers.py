@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from accounts.revocation import Credentials
 from assistant import live
 from assistant.db import in_db_thread
 from assistant.limits import send_rate_check
@@ -36,6 +37,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         # Accept first, then close: a close before accept loses the application's code.
         await self.accept()
         if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_NOT_AUTHENTICATED)
+            return
+        # Closed with 4401 when this session ends: log-out, password change, deactivation.
+        self.credentials = Credentials.of_scope(self.scope)
+        if not await self.credentials.watch(self.channel_layer, self.channel_name):
             await self.close(code=CLOSE_NOT_AUTHENTICATED)
             return
         self.conversation = await _owned_conversation(
@@ -62,6 +68,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await super().dispatch(message)
 
     async def disconnect(self, code: int) -> None:
+        if hasattr(self, "credentials"):
+            await self.credentials.unwatch(self.channel_layer, self.channel_name)
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
         if hasattr(self, "watchdog"):
@@ -120,6 +128,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         event = message["event"]
         for out in await self._follower(event["message_id"]).feed(event):
             await self._forward(out)
+
+    async def auth_changed(self, message: dict[str, Any]) -> None:
+        """The user's credentials changed somewhere (accounts/revocation.py): are ours valid?"""
+        if not await self.credentials.still_valid(message):
+            await self.close(code=CLOSE_NOT_AUTHENTICATED)
 
     def _follower(self, message_id: str) -> live.ReplyFollower:
         follower = self.followers.get(message_id)

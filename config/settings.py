@@ -71,6 +71,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Django 6's Content-Security-Policy (SECURE_CSP below); static files above need none.
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Before the session middleware: tells open sockets and streams about credential changes
+    # once the session is saved or flushed (accounts/revocation.py).
+    "accounts.revocation.CredentialsChangedMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -103,11 +103,18 @@ def browser_session(cookie: str) -> aiohttp.ClientSession:
 
 def in_process_socket(user, conversation_id):
     """The conversation WebSocket without a server: Channels' communicator on the URL routes,
-    with `user` put in the scope directly (for tests that inject channel-layer messages)."""
+    with `user` and a real logged-in session of theirs put in the scope directly (for tests
+    that inject channel-layer messages)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from channels.routing import URLRouter
     from channels.testing import WebsocketCommunicator
 
     from config.websocket_urls import websocket_urlpatterns
+
+    # Called from async tests, where the ORM refuses to run on the event loop's thread.
+    with ThreadPoolExecutor(1) as pool:
+        session = pool.submit(_logged_in_session, user).result()
 
     communicator = WebsocketCommunicator(
         URLRouter(websocket_urlpatterns),
@@ -115,4 +122,18 @@ def in_process_socket(user, conversation_id):
         headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")],
     )
     communicator.scope["user"] = user
+    communicator.scope["session"] = session
     return communicator
+
+
+def _logged_in_session(user):
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    connection.close()  # this thread's connection ends with the thread
+    return import_module(settings.SESSION_ENGINE).SessionStore(client.session.session_key)

@@ -20,6 +20,7 @@ from rest_framework import generics
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.views import APIView
 
+from accounts.revocation import ENDED, Credentials
 from assistant import live
 from assistant.api.serializers import ChatInputSerializer, SendInputSerializer
 from assistant.api.views import _overrides, start_chat_turn, start_send_turn
@@ -40,8 +41,18 @@ def sse_frame(event: dict[str, Any]) -> bytes:
     return f"id: {event['seq']}\ndata: {data}\n\n".encode()
 
 
-async def follow_reply(reply_id, conversation_id, *, after_seq: int = 0) -> AsyncIterator[bytes]:
-    """SSE bytes for one reply: what exists after `after_seq`, then live events to the end."""
+def sse_not_authenticated() -> bytes:
+    """The event that ends a stream whose session or token has ended (no `id:`: it is not
+    one of the reply's events)."""
+    payload = {"type": "error", "code": "not_authenticated", "error": str(ENDED)}
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
+
+
+async def follow_reply(
+    reply_id, conversation_id, *, credentials: Credentials, after_seq: int = 0
+) -> AsyncIterator[bytes]:
+    """SSE bytes for one reply: what exists after `after_seq`, then live events to the end,
+    or until `credentials` end (accounts/revocation.py)."""
     layer = get_channel_layer()
     # The default "specific." prefix matters: channels-redis reads every process-local
     # channel of one prefix in a single loop; another prefix would wait for its lock.
@@ -52,6 +63,9 @@ async def follow_reply(reply_id, conversation_id, *, after_seq: int = 0) -> Asyn
     follower = live.ReplyFollower(reply_id, after_seq=after_seq)
     try:
         yield b": stream start\n\n"
+        if not await credentials.watch(layer, channel):
+            yield sse_not_authenticated()
+            return
         backlog = await follower.catch_up()
         if not backlog:
             reply = await reply_if_finished(reply_id)
@@ -72,10 +86,17 @@ async def follow_reply(reply_id, conversation_id, *, after_seq: int = 0) -> Asyn
                     for event in await closing_events(follower, reply):
                         yield sse_frame(event)
                 continue
-            for event in await follower.feed(message.get("event", {})):
+            broadcast = message.get("event")
+            if broadcast is None:  # not a reply event: the user's credentials changed
+                if not await credentials.still_valid(message):
+                    yield sse_not_authenticated()
+                    return
+                continue
+            for event in await follower.feed(broadcast):
                 yield sse_frame(event)
     finally:
         await layer.group_discard(group, channel)
+        await credentials.unwatch(layer, channel)
 
 
 class EventStreamRenderer(BaseRenderer):
@@ -110,7 +131,11 @@ def _start_and_follow(
     loaded = load_started_turn(turn, user=request.user, overrides=overrides)
     if loaded is not None:
         async_to_sync(_spawn)(turn.reply.pk, overrides, loaded)
-    return event_stream_response(follow_reply(turn.reply.pk, turn.conversation.pk))
+    return event_stream_response(
+        follow_reply(
+            turn.reply.pk, turn.conversation.pk, credentials=Credentials.of_request(request)
+        )
+    )
 
 
 async def _spawn(reply_id, overrides: TurnOverrides | None, loaded: LoadedTurn) -> None:
@@ -166,4 +191,11 @@ class ReplyStreamView(APIView):
             after = max(0, int(request.headers.get("Last-Event-ID", "0")))
         except ValueError:
             after = 0
-        return event_stream_response(follow_reply(reply.pk, reply.conversation_id, after_seq=after))
+        return event_stream_response(
+            follow_reply(
+                reply.pk,
+                reply.conversation_id,
+                credentials=Credentials.of_request(request),
+                after_seq=after,
+            )
+        )
