@@ -249,17 +249,21 @@ async def test_password_change_closes_the_other_sessions_sockets_not_the_changin
 
 
 async def test_deactivation_in_the_admin_closes_every_socket_and_token_stream(
-    live, upstream, person, browsers, conversation
+    spawn_kaiwa, upstream, person, conversation
 ):
+    # A process of its own: the admin's log entry names a content type, and a process that
+    # outlives the test database's flushes would hold a stale id for it.
+    server = spawn_kaiwa("admin")
     staff = await sync_to_async(UserFactory)(username="staff", is_staff=True, is_superuser=True)
-    admin = Browser(live, await sync_to_async(session_cookie)(staff))
+    admin = Browser(server, await sync_to_async(session_cookie)(staff))
+    browsers = [Browser(server, await sync_to_async(session_cookie)(person)) for _ in range(2)]
     _, token = await sync_to_async(api_token_create)(user=person)
     sockets = [await browser.socket(conversation.id) for browser in browsers]
     upstream.enqueue(slow_reply())
     try:
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as api:
             async with api.post(
-                f"{live.url}/api/chat/stream/", json={"message": "長くお願いします"}
+                f"{server.url}/api/chat/stream/", json={"message": "長くお願いします"}
             ) as stream:
                 assert stream.status == 200
                 first = await read_sse(stream, stop_after=2)
@@ -270,7 +274,8 @@ async def test_deactivation_in_the_admin_closes_every_socket_and_token_stream(
     finally:
         for ws in sockets:
             await ws.close()
-        await admin.close()
+        for browser in (admin, *browsers):
+            await browser.close()
     ended = rest[-1][1]
     assert ended["type"] == "error" and ended["code"] == "not_authenticated" and ended["error"]
     assert not (await sync_to_async(type(person).objects.get)(pk=person.pk)).is_active
