@@ -17,6 +17,7 @@ old key, so it never crosses the channel layer readable.
 """
 
 import hashlib
+import logging
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,8 @@ from django.utils.module_loading import import_module
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import ApiToken
+
+logger = logging.getLogger("kaiwa.accounts")
 
 MESSAGE_TYPE = "auth.changed"  # the consumer's handler: auth_changed
 ENDED = _("You are no longer signed in: the session or API token has ended.")
@@ -147,8 +150,13 @@ async def _broadcast(user_ids: set, renamed: dict[str, str] | None) -> None:
     message: dict[str, Any] = {"type": MESSAGE_TYPE}
     if renamed:
         message["renamed"] = renamed
-    for user_id in user_ids:
-        await layer.group_send(user_group(user_id), message)
+    try:
+        for user_id in user_ids:
+            await layer.group_send(user_group(user_id), message)
+    except Exception:
+        # The change itself is made (a log-out must not fail on the channel layer); open
+        # sockets then end only at the next change that reaches them.
+        logger.warning("credentials_change_not_broadcast", exc_info=True)
 
 
 class _Pending:

@@ -346,3 +346,56 @@ async def test_logout_through_one_process_closes_the_socket_on_another(
         await ws_other.close()
         for browser in (on_a, on_b, other):
             await browser.close()
+
+
+# --- in process: which changes tell the user's group ---------------------------------------
+
+
+async def _told(channel, timeout: float = 1.0) -> dict | None:
+    from channels.layers import get_channel_layer
+
+    try:
+        return await asyncio.wait_for(get_channel_layer().receive(channel), timeout)
+    except TimeoutError:
+        return None
+
+
+async def test_only_changes_to_credentials_tell_the_users_group(person):
+    from channels.layers import get_channel_layer
+    from django.contrib.auth.models import update_last_login
+
+    from accounts.revocation import MESSAGE_TYPE, user_group
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(user_group(person.pk), channel)
+
+    await sync_to_async(update_last_login)(None, person)  # every log-in saves last_login
+    assert await _told(channel, timeout=0.3) is None
+
+    def new_password():
+        person.set_password(NEW_PASSWORD)
+        person.save()
+
+    await sync_to_async(new_password)()
+    assert await _told(channel) == {"type": MESSAGE_TYPE}
+
+    token, _ = await sync_to_async(api_token_create)(user=person)
+    assert await _told(channel, timeout=0.3) is None  # a new token changes nothing
+    await sync_to_async(token.delete)()
+    assert await _told(channel) == {"type": MESSAGE_TYPE}
+
+
+async def test_a_moved_sessions_new_key_is_readable_only_with_the_old_one():
+    from accounts.revocation import Credentials, _seal, _session_id
+
+    old, new = "a" * 32, "b" * 32
+    sealed = _seal(new, old)
+    assert new not in sealed and old not in _session_id(old)
+    moved = Credentials(user_id=1, session_key=old)
+    other = Credentials(user_id=1, session_key="c" * 32)
+    message = {"type": "auth.changed", "renamed": {"from": _session_id(old), "to": sealed}}
+    for credentials in (moved, other):
+        assert not await credentials.still_valid(message)  # no such sessions are stored
+    assert moved.session_key == new
+    assert other.session_key == "c" * 32
