@@ -19,7 +19,7 @@ old key, so it never crosses the channel layer readable.
 import hashlib
 import logging
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction
@@ -60,8 +60,9 @@ class Credentials:
     """What one socket or stream was authenticated with."""
 
     user_id: Any
-    session_key: str | None = None
-    token_id: str | None = None  # an ApiToken's primary key (knox's digest): never logged
+    # Secrets: kept out of the repr, so out of logs and tracebacks.
+    session_key: str | None = field(default=None, repr=False)
+    token_id: str | None = field(default=None, repr=False)  # an ApiToken's pk (knox's digest)
 
     @classmethod
     def of_scope(cls, scope) -> "Credentials":
