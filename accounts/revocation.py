@@ -80,7 +80,7 @@ class Credentials:
     async def watch(self, layer, channel: str) -> bool:
         """Join the user's group, then check: a change made before the join is not missed."""
         await layer.group_add(user_group(self.user_id), channel)
-        return await _valid(self)
+        return await self.valid()
 
     async def unwatch(self, layer, channel: str) -> None:
         await layer.group_discard(user_group(self.user_id), channel)
@@ -90,7 +90,13 @@ class Credentials:
         renamed = message.get("renamed")
         if renamed and self.session_key and renamed["from"] == _session_id(self.session_key):
             self.session_key = _unseal(renamed["to"], self.session_key)
-        return await _valid(self)
+        return await self.valid()
+
+    async def valid(self) -> bool:
+        """`is_valid`, on the database threads the turns use."""
+        from assistant.db import in_db_thread
+
+        return await in_db_thread(self.is_valid)()
 
     def is_valid(self) -> bool:
         """Database reads only: nothing here changes a session (unlike auth.get_user)."""
@@ -122,12 +128,6 @@ def _session_user_id(session_key: str) -> str | None:
     if not any(constant_time_compare(stored_hash, h) for h in hashes):
         return None
     return str(user.pk)
-
-
-def _valid(credentials: Credentials):
-    from assistant.db import in_db_thread  # the pool of database threads the turns use
-
-    return in_db_thread(credentials.is_valid)()
 
 
 # --- telling the group ------------------------------------------------------------------

@@ -85,6 +85,11 @@ async def follow_reply(
                 if reply is not None:
                     for event in await closing_events(follower, reply):
                         yield sse_frame(event)
+                # And ended credentials: the Redis layer drops what reaches this channel
+                # while no receive waits on it (after a timeout), a group message included.
+                elif not await credentials.valid():
+                    yield sse_not_authenticated()
+                    return
                 continue
             broadcast = message.get("event")
             if broadcast is None:  # not a reply event: the user's credentials changed

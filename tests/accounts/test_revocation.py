@@ -5,11 +5,13 @@ closed socket was watching still finishes and is stored."""
 
 import asyncio
 import json
+from datetime import timedelta
 from html.parser import HTMLParser
 
 import aiohttp
 import pytest
 from asgiref.sync import sync_to_async
+from django.utils import timezone
 from yarl import URL
 
 from accounts.services import api_token_create
@@ -325,6 +327,25 @@ async def test_revoking_a_token_ends_its_streams_and_not_another_tokens(
     assert stored.status == Message.Status.COMPLETE and stored.content == SLOW_TEXT
 
 
+async def test_a_stream_rechecks_its_token_at_each_keep_alive(live, upstream, person):
+    """A change that sends no message (a QuerySet update) still ends an idle stream: the
+    live servers send a keep-alive after one quiet second."""
+    from accounts.models import ApiToken
+
+    token, plaintext = await sync_to_async(api_token_create)(user=person)
+    upstream.enqueue(reply("前半と後半", chunks=["前半", "と", "後半"], interval=4))
+    expire = ApiToken.objects.filter(pk=token.pk).update
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {plaintext}"}) as api:
+        async with api.post(f"{live.url}/api/chat/stream/", json={"message": "ゆっくり"}) as r:
+            assert r.status == 200
+            first = await read_sse(r, stop_after=2)
+            assert await sync_to_async(expire)(expiry=timezone.now() - timedelta(seconds=1))
+            rest = await read_sse(r)
+    assert [d["type"] for _, d in first] == ["start", "message"]
+    assert rest[-1][1]["code"] == "not_authenticated"
+    assert not any(d["type"] == "message" for _, d in rest)  # ended before the next chunk
+
+
 @pytest.mark.skipif(not redis_available(), reason="needs Redis at 127.0.0.1:6379 (CI has it)")
 async def test_logout_through_one_process_closes_the_socket_on_another(
     spawn_kaiwa, upstream, person, conversation
@@ -351,13 +372,27 @@ async def test_logout_through_one_process_closes_the_socket_on_another(
 # --- in process: which changes tell the user's group ---------------------------------------
 
 
-async def _told(channel, timeout: float = 1.0) -> dict | None:
-    from channels.layers import get_channel_layer
+class _Listener:
+    """One channel of the test process's layer, read without ever cancelling a receive
+    (channels-redis drops a channel whose receive was cancelled)."""
 
-    try:
-        return await asyncio.wait_for(get_channel_layer().receive(channel), timeout)
-    except TimeoutError:
-        return None
+    def __init__(self, layer, channel: str) -> None:
+        self.layer = layer
+        self.channel = channel
+        self.receiving: asyncio.Task | None = None
+
+    async def next(self, timeout: float = 1.0) -> dict | None:
+        if self.receiving is None:
+            self.receiving = asyncio.ensure_future(self.layer.receive(self.channel))
+        done, _ = await asyncio.wait({self.receiving}, timeout=timeout)
+        if not done:
+            return None
+        received, self.receiving = self.receiving, None
+        return received.result()
+
+    def close(self) -> None:
+        if self.receiving is not None:
+            self.receiving.cancel()
 
 
 async def test_only_changes_to_credentials_tell_the_users_group(person):
@@ -367,23 +402,26 @@ async def test_only_changes_to_credentials_tell_the_users_group(person):
     from accounts.revocation import MESSAGE_TYPE, user_group
 
     layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(user_group(person.pk), channel)
-
-    await sync_to_async(update_last_login)(None, person)  # every log-in saves last_login
-    assert await _told(channel, timeout=0.3) is None
+    listener = _Listener(layer, await layer.new_channel())
+    await layer.group_add(user_group(person.pk), listener.channel)
 
     def new_password():
         person.set_password(NEW_PASSWORD)
         person.save()
 
-    await sync_to_async(new_password)()
-    assert await _told(channel) == {"type": MESSAGE_TYPE}
+    try:
+        await sync_to_async(update_last_login)(None, person)  # every log-in saves last_login
+        assert await listener.next(timeout=0.3) is None
 
-    token, _ = await sync_to_async(api_token_create)(user=person)
-    assert await _told(channel, timeout=0.3) is None  # a new token changes nothing
-    await sync_to_async(token.delete)()
-    assert await _told(channel) == {"type": MESSAGE_TYPE}
+        await sync_to_async(new_password)()
+        assert await listener.next() == {"type": MESSAGE_TYPE}
+
+        token, _ = await sync_to_async(api_token_create)(user=person)
+        assert await listener.next(timeout=0.3) is None  # a new token changes nothing
+        await sync_to_async(token.delete)()
+        assert await listener.next() == {"type": MESSAGE_TYPE}
+    finally:
+        listener.close()
 
 
 async def test_a_moved_sessions_new_key_is_readable_only_with_the_old_one():
