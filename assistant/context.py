@@ -29,6 +29,11 @@ def _message_tokens(message: ChatMessage) -> int:
     return tokens
 
 
+def estimate_messages_tokens(messages: Sequence[ChatMessage]) -> int:
+    """The local estimate of a request's messages (what a model call's prompt costs)."""
+    return sum(_message_tokens(m) for m in messages)
+
+
 def to_chat_message(message: Message) -> ChatMessage:
     """A stored message in the OpenAI wire shape."""
     chat: ChatMessage = {"role": message.role, "content": message.content}

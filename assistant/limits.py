@@ -1,6 +1,8 @@
-"""Our own limits, checked before any model call: a daily token quota and a send rate.
+"""Our own limits, checked before any model call: daily token and image quotas, a send rate.
 
-Both answer 429 with code `throttled` (API.md) and a Retry-After.
+All answer 429 with code `throttled` (API.md) and a Retry-After. The quotas read the usage
+ledger's one DailyUsage row of the user's day (usage.models), never the messages: deleting
+or clearing conversations gives nothing back.
 """
 
 import time
@@ -8,12 +10,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import F, Sum
 from django.utils import timezone
 from rest_framework.throttling import ScopedRateThrottle
 
 from conversations.errors import DomainError
-from conversations.models import Message
+from usage.models import DailyUsage
+from usage.services import image_take, usage_day, usage_reserve
 
 
 class Throttled(DomainError):
@@ -35,21 +37,59 @@ def daily_token_limit(user) -> int:
 
 
 def tokens_used_today(user) -> int:
-    used = Message.objects.filter(
-        conversation__owner=user, created_at__gte=_start_of_today()
-    ).aggregate(total=Sum(F("prompt_tokens") + F("completion_tokens")))["total"]
-    return used or 0
+    """Tokens charged today plus those reserved by the user's running turns."""
+    row = (
+        DailyUsage.objects.filter(user=user, day=usage_day())
+        .values_list("tokens", "reserved_tokens")
+        .first()
+    )
+    return sum(row) if row else 0
+
+
+def _seconds_to_midnight() -> float:
+    midnight = _start_of_today() + timedelta(days=1)
+    return (midnight - timezone.localtime()).total_seconds()
+
+
+def _token_quota_used_up(limit: int) -> Throttled:
+    return Throttled(
+        f"The daily token quota ({limit} tokens) is used up; it resets at midnight.",
+        retry_after=_seconds_to_midnight(),
+    )
 
 
 def quota_check(*, user) -> None:
     """Refuse a model call when the user's tokens today reached their daily quota."""
     limit = daily_token_limit(user)
     if limit and tokens_used_today(user) >= limit:
-        midnight = _start_of_today() + timedelta(days=1)
+        raise _token_quota_used_up(limit)
+
+
+def quota_reserve(*, user, reply_id, tokens: int) -> None:
+    """Reserve a turn's estimated tokens, or refuse it when the quota is used up.
+
+    Called inside the turn's start transaction: the reservation is stored with the turn or
+    not at all. Charged + reserved counts, so concurrent turns together overshoot the quota
+    by one turn's worth at most.
+    """
+    limit = daily_token_limit(user)
+    if not usage_reserve(user=user, message_id=reply_id, tokens=tokens, limit=limit):
+        raise _token_quota_used_up(limit)
+
+
+def image_quota_take(*, user):
+    """Count one image against DAILY_IMAGE_QUOTA (0 = unlimited); the day it counts on.
+
+    Raises Throttled when the day's images are used up.
+    """
+    limit = settings.DAILY_IMAGE_QUOTA
+    day = image_take(user=user, limit=limit)
+    if day is None:
         raise Throttled(
-            f"The daily token quota ({limit} tokens) is used up; it resets at midnight.",
-            retry_after=(midnight - timezone.localtime()).total_seconds(),
+            f"The daily image quota ({limit} images) is used up; it resets at midnight.",
+            retry_after=_seconds_to_midnight(),
         )
+    return day
 
 
 def send_rate_check(*, user, scope: str = "chat") -> None:

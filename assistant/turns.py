@@ -7,8 +7,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.db.models.functions import Length
 
-from assistant.limits import quota_check
+from assistant.context import estimate_tokens
+from assistant.limits import quota_check, quota_reserve
 from conversations.errors import InvalidInput, TurnInProgress
 from conversations.models import Conversation, Message
 from conversations.services import conversation_create, conversation_title_from_message
@@ -102,6 +105,8 @@ def _turn_start(*, user, content, conversation, client_id, system_prompt, temper
         reply_to=user_message,
         model=conversation.model,
     )
+    # Refused here, inside the lock, so concurrent sends see each other's reservations.
+    quota_reserve(user=user, reply_id=reply.pk, tokens=_reservation_estimate(conversation, content))
     # One INSERT for both rows (their UUIDs are made here, so the reply can point at the user
     # message before either is stored); Message has no save() override or signals to miss.
     Message.objects.bulk_create([user_message, reply])
@@ -111,6 +116,18 @@ def _turn_start(*, user, content, conversation, client_id, system_prompt, temper
         update_fields.append("title")
     conversation.save(update_fields=update_fields)
     return Turn(conversation=conversation, user_message=user_message, reply=reply, created=True)
+
+
+def _reservation_estimate(conversation: Conversation, content: str) -> int:
+    """What one model call of this turn may cost: the context it sends plus its answer.
+
+    The context is counted as one token per character (the local estimate never exceeds
+    that), up to the LLM_CONTEXT_TOKENS it is trimmed to; the answer as its max_tokens.
+    """
+    history_chars = conversation.messages.aggregate(chars=Sum(Length("content")))["chars"] or 0
+    context = len(conversation.system_prompt) + history_chars + estimate_tokens(content)
+    max_tokens = conversation.max_tokens or settings.LLM_DEFAULT_MAX_TOKENS
+    return min(context, settings.LLM_CONTEXT_TOKENS) + max_tokens
 
 
 def _earlier_turn(conversation: Conversation, client_id) -> Turn | None:

@@ -239,6 +239,7 @@ REST_FRAMEWORK = {
 }
 # Prompt + completion tokens per user per day (0 = unlimited); staff override it per user.
 DAILY_TOKEN_QUOTA = env.int("DAILY_TOKEN_QUOTA", default=500_000)
+DAILY_IMAGE_QUOTA = env.int("DAILY_IMAGE_QUOTA", default=50)
 # /metrics: with a token, `Authorization: Bearer <METRICS_TOKEN>`; without, loopback only.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 SPECTACULAR_SETTINGS = {
@@ -303,6 +304,10 @@ LLM_MAX_TOKENS_CAP = env.int("LLM_MAX_TOKENS_CAP", default=16_384)
 # History sent with each call is trimmed to this many (locally estimated) tokens.
 LLM_CONTEXT_TOKENS = env.int("LLM_CONTEXT_TOKENS", default=12_000)
 LLM_MAX_TOOL_ROUNDS = env.int("LLM_MAX_TOOL_ROUNDS", default=5)
+# Tool calls executed per model round and per turn; calls past either cap are answered with
+# an error result instead of being run (the model still gets a result for each call).
+LLM_MAX_TOOL_CALLS_PER_ROUND = env.int("LLM_MAX_TOOL_CALLS_PER_ROUND", default=4)
+LLM_MAX_TOOL_CALLS_PER_TURN = env.int("LLM_MAX_TOOL_CALLS_PER_TURN", default=10)
 # Threads (and so database connections) per process for turn tasks' ORM calls.
 TURN_DB_THREADS = env.int("TURN_DB_THREADS", default=4)
 
