@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import Length
 
-from assistant.context import estimate_tokens
+from assistant.context import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
 from assistant.limits import quota_check, quota_reserve
 from conversations.errors import InvalidInput, TurnInProgress
 from conversations.models import Conversation, Message
@@ -122,10 +122,16 @@ def _reservation_estimate(conversation: Conversation, content: str) -> int:
     """What one model call of this turn may cost: the context it sends plus its answer.
 
     The context is counted as one token per character (the local estimate never exceeds
-    that), up to the LLM_CONTEXT_TOKENS it is trimmed to; the answer as its max_tokens.
+    that) plus each message's overhead, up to the LLM_CONTEXT_TOKENS it is trimmed to; the
+    answer as its max_tokens. One query, however long the history.
     """
-    history_chars = conversation.messages.aggregate(chars=Sum(Length("content")))["chars"] or 0
-    context = len(conversation.system_prompt) + history_chars + estimate_tokens(content)
+    history = conversation.messages.aggregate(chars=Sum(Length("content")), count=Count("id"))
+    context = (
+        len(conversation.system_prompt)
+        + (history["chars"] or 0)
+        + estimate_tokens(content)
+        + MESSAGE_OVERHEAD_TOKENS * (history["count"] + 2)  # + system prompt and new message
+    )
     max_tokens = conversation.max_tokens or settings.LLM_DEFAULT_MAX_TOKENS
     return min(context, settings.LLM_CONTEXT_TOKENS) + max_tokens
 
