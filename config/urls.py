@@ -11,6 +11,7 @@ api_patterns = [
     path("", include("assistant.api.urls")),
     path("", include("assistant.api.tool_urls")),
     path("", include("conversations.api.urls")),
+    path("", include("usage.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's init script from ?script, not inline: CSP-clean.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
