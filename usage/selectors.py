@@ -9,7 +9,7 @@ import datetime
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
 from usage.models import DailyUsage, UsageRecord
@@ -86,3 +86,15 @@ def daily_tokens(*, user) -> list[DayTokens]:
     )
     days = (first + datetime.timedelta(days=n) for n in range(WINDOW_DAYS))
     return [DayTokens(day=day, tokens=charged.get(day, 0)) for day in days]
+
+
+def ledger_totals(*, records: QuerySet[UsageRecord]) -> dict[str, int]:
+    """Sums over any set of ledger rows (the admin report's filtered rows)."""
+    totals = records.order_by().aggregate(
+        rows=Count("pk"),
+        prompt_tokens=Sum("prompt_tokens", default=0),
+        completion_tokens=Sum("completion_tokens", default=0),
+        estimated_tokens=Sum("estimated_tokens", default=0),
+        calls=Sum("calls", default=0),
+    )
+    return totals | {"total_tokens": totals["prompt_tokens"] + totals["completion_tokens"]}
