@@ -27,9 +27,13 @@ class _Line:
 
 
 def usage_csv(records: Iterable[UsageRecord]) -> Iterator[str]:
-    """A header line, then one line per record (a deleted user's name is empty)."""
+    """A header line, then one line per record (a deleted user's name is empty).
+
+    UTF-8 with a byte-order mark: without it, Excel reads the file as Shift_JIS on Japanese
+    Windows and garbles non-ASCII usernames and models.
+    """
     writer = csv.writer(_Line())
-    yield writer.writerow(COLUMNS)
+    yield "\ufeff" + writer.writerow(COLUMNS)
     for record in records:
         yield writer.writerow(
             [

@@ -71,8 +71,9 @@ def _totals(html: str) -> dict[str, int]:
 
 
 def _csv(response) -> list[list[str]]:
-    body = b"".join(response.streaming_content).decode("utf-8-sig")
-    return list(csv.reader(io.StringIO(body)))
+    body = b"".join(response.streaming_content)
+    assert body.startswith("\ufeff".encode())  # Excel reads UTF-8 only with the mark
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
 
 
 def test_changelist_lists_the_columns_and_totals_every_row(staff_client, ledger):
@@ -160,10 +161,10 @@ def test_csv_export_has_every_row_not_one_page(staff_client, user):
 
 def test_csv_export_defuses_spreadsheet_formulas(staff_client):
     UsageRecordFactory(user=UserFactory(username="=cmd"), model="@SUM(A1)")
-    UsageRecordFactory(user=None, model="gpt-kept")
+    UsageRecordFactory(user=None, model="gpt-日本語")
     rows = sorted(_csv(staff_client.get(EXPORT))[1:])
     assert [row[:3] for row in rows] == [
-        ["", rows[0][1], "gpt-kept"],
+        ["", rows[0][1], "gpt-日本語"],
         ["'=cmd", rows[1][1], "'@SUM(A1)"],
     ]
 
