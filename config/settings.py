@@ -239,6 +239,7 @@ REST_FRAMEWORK = {
 }
 # Prompt + completion tokens per user per day (0 = unlimited); staff override it per user.
 DAILY_TOKEN_QUOTA = env.int("DAILY_TOKEN_QUOTA", default=500_000)
+DAILY_IMAGE_QUOTA = env.int("DAILY_IMAGE_QUOTA", default=50)
 # /metrics: with a token, `Authorization: Bearer <METRICS_TOKEN>`; without, loopback only.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 SPECTACULAR_SETTINGS = {
