@@ -4,6 +4,7 @@ refusing any other model."""
 import json
 import subprocess
 import sys
+from html.parser import HTMLParser
 
 import pytest
 
@@ -194,3 +195,47 @@ def test_services_refuse_a_model_not_offered_whoever_calls_them(user, two_models
         conversation_update(conversation=conversation, model="gpt-4-32k")
     conversation.refresh_from_db()
     assert conversation.model == "gpt-4o"
+
+
+# --- the settings dialog of the chat page --------------------------------------------------
+
+
+class _ModelOptions(HTMLParser):
+    """(value, text, selected) of each <option> of the settings dialog's model <select>."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.options: list[list] = []
+        self._in_select = False
+
+    def handle_starttag(self, tag, attrs):
+        names = dict(attrs)
+        if tag == "select" and names.get("name") == "model":
+            self._in_select = True
+        elif tag == "option" and self._in_select:
+            self.options.append([names.get("value"), "", "selected" in names])
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._in_select = False
+
+    def handle_data(self, data):
+        if self._in_select and self.options:
+            self.options[-1][1] += data.strip()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("stored", "selected"), [("gpt-4o", "gpt-4o"), ("", "gpt-4o-mini"),
+                                                  ("gpt-4-32k", "gpt-4o-mini")])  # fmt: skip
+def test_settings_dialog_offers_the_allowed_models_by_label(
+    client, user, two_models, stored, selected
+):
+    conversation = ConversationFactory(owner=user, model=stored)
+    client.force_login(user)
+    page = _ModelOptions()
+    page.feed(client.get(f"/c/{conversation.id}/", headers={"accept-language": "en"}).text)
+    assert [(value, text) for value, text, _ in page.options] == [
+        ("gpt-4o-mini", "GPT-4o mini (default)"),
+        ("gpt-4o", "GPT-4o（高精度）"),
+    ]
+    assert [value for value, _, chosen in page.options if chosen] == [selected]
