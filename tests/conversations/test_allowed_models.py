@@ -14,7 +14,7 @@ from conversations.errors import InvalidInput
 from conversations.models import Conversation
 from conversations.services import conversation_create, conversation_update
 from tests.config.test_settings import ROOT, _settings_in_subprocess
-from tests.factories import ConversationFactory
+from tests.factories import ConversationFactory, UserFactory
 
 TWO_MODELS = "gpt-4o-mini=GPT-4o mini,gpt-4o=GPT-4o（高精度）"
 
@@ -239,3 +239,28 @@ def test_settings_dialog_offers_the_allowed_models_by_label(
         ("gpt-4o", "GPT-4o（高精度）"),
     ]
     assert [value for value, _, chosen in page.options if chosen] == [selected]
+
+
+@pytest.mark.django_db
+def test_admin_offers_only_the_allowed_models(rf, user, two_models):
+    from django.contrib import admin
+
+    conversation = ConversationFactory(owner=user, model="gpt-4o")
+    request = rf.get("/admin/")
+    request.user = UserFactory(username="staff", is_staff=True, is_superuser=True)
+    model_admin = admin.site._registry[Conversation]
+    form_class = model_admin.get_form(request, conversation)
+    fields = {"title": "t", "system_prompt": "s", "temperature": "", "max_tokens": ""}
+
+    refused = form_class(data={**fields, "model": "gpt-4-32k"}, instance=conversation)
+    assert not refused.is_valid() and "model" in refused.errors
+    accepted = form_class(data={**fields, "model": "gpt-4o-mini"}, instance=conversation)
+    assert accepted.is_valid(), accepted.errors
+    accepted.save()
+    conversation.refresh_from_db()
+    assert conversation.model == "gpt-4o-mini"
+    assert [value for value, _ in form_class().fields["model"].choices] == [
+        "",
+        "gpt-4o-mini",
+        "gpt-4o",
+    ]
