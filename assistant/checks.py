@@ -212,6 +212,30 @@ def check_llm_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
     return []
 
 
+@register(TAG)
+def check_llm_models(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """LLM_MODELS must be comma-separated `id` or `id=Label` entries."""
+    from conversations.allowed_models import parse_llm_models
+
+    raw = getattr(settings, "LLM_MODELS", "")
+    if not isinstance(raw, str):
+        return [Error(f"LLM_MODELS must be text, not {raw!r}.", id="kaiwa.E040")]
+    if not raw.strip():
+        return []  # unset: the provider's own model
+    try:
+        parse_llm_models(raw)
+    except ValueError as exc:
+        return [
+            Error(
+                f"LLM_MODELS is malformed: {exc}.",
+                hint="Comma-separated model ids, each optionally with a label, the default "
+                "first: gpt-4o-mini=GPT-4o mini,gpt-4o=GPT-4o (Azure: deployment names).",
+                id="kaiwa.E040",
+            )
+        ]
+    return []
+
+
 def _format(messages: Iterable[CheckMessage]) -> str:
     return "\n".join(str(message) for message in messages)
 

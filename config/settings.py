@@ -451,6 +451,12 @@ elif LLM_PROVIDER == "demo":
 else:  # unknown: reported by the kaiwa.E001 check; get_backend() raises ImproperlyConfigured
     LLM_BACKEND = {"BACKEND": "", "OPTIONS": {}}
 
+# The models people may choose for a conversation: comma-separated `id=Label` entries (a
+# bare `id` is its own label; Azure: deployment names), the default first. Unset: only the
+# provider's own model (AZURE_OPENAI_DEPLOYMENT_NAME, OPENAI_MODEL, or "demo"). Parsed by
+# conversations.allowed_models; a malformed value is reported by the kaiwa.E040 check.
+LLM_MODELS = env.str("LLM_MODELS", default="").strip()
+
 # --- Images and web search ---
 # Generated images are decoded or downloaded at once (provider URLs expire) into the
 # "images" storage above and served only by Kaiwa's owner-only view. The timeout bounds the

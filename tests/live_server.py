@@ -123,6 +123,7 @@ def server_env(upstream: FakeOpenAIServer, **extra: str) -> dict[str, str]:
             "OPENAI_BASE_URL": upstream.base_url,
             "OPENAI_API_KEY": "sk-live-server-test-key",
             "OPENAI_MODEL": "gpt-test",
+            "LLM_MODELS": "gpt-test=Test model,gpt-test-mini=Test mini",
             "LLM_MAX_RETRIES": "0",
             "LLM_REQUEST_TIMEOUT": "10",
             "STREAM_STALE_AFTER_SECONDS": "3",
