@@ -456,6 +456,10 @@ else:  # unknown: reported by the kaiwa.E001 check; get_backend() raises Imprope
 # whole download; a body larger than IMAGE_MAX_BYTES is abandoned as soon as it passes it.
 IMAGE_DOWNLOAD_TIMEOUT = _env_number("IMAGE_DOWNLOAD_TIMEOUT", 30.0, float)
 IMAGE_MAX_BYTES = _env_number("IMAGE_MAX_BYTES", 20 * 1024 * 1024, int)
+# The download URL is the provider's choice: only hosts resolving to public addresses are
+# fetched (assistant/safe_download.py). True allows loopback and private networks too, for
+# an image server on this host or network (and the tests' loopback fake).
+IMAGE_DOWNLOAD_ALLOW_PRIVATE = env.bool("IMAGE_DOWNLOAD_ALLOW_PRIVATE", default=False)
 # DALL·E 3's sizes: https://platform.openai.com/docs/api-reference/images/create
 IMAGE_SIZES = env.list("IMAGE_SIZES", default=["1024x1024", "1792x1024", "1024x1792"])
 
