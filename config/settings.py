@@ -472,6 +472,8 @@ SEARXNG_URL = env.str("SEARXNG_URL", default="").strip()
 TAVILY_BASE_URL = env.str("TAVILY_BASE_URL", default="https://api.tavily.com").strip()
 BRAVE_BASE_URL = env.str("BRAVE_BASE_URL", default="https://api.search.brave.com").strip()
 SEARCH_TIMEOUT = _env_number("SEARCH_TIMEOUT", 10.0, float)
+# A search answer is read as it arrives and abandoned once it passes this many bytes.
+SEARCH_MAX_RESPONSE_BYTES = _env_number("SEARCH_MAX_RESPONSE_BYTES", 2 * 1024 * 1024, int)
 if SEARCH_PROVIDER == "searxng":
     SEARCH_BACKEND = {
         "BACKEND": "assistant.search.searxng.SearxngSearch",
