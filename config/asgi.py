@@ -13,18 +13,22 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from assistant.startup import freeze_startup_objects, prepare_process  # noqa: E402
+from config.proxy_headers import TrustedProxyMiddleware  # noqa: E402
 from config.websocket_urls import websocket_urlpatterns  # noqa: E402
 
 # Refuse to serve with a misconfigured LLM provider; mark replies orphaned by a dead process.
 prepare_process()
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
+# The client address first, for HTTP and WebSocket alike (TRUSTED_PROXIES).
+application = TrustedProxyMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    )
 )
 
 # Last: everything made so far lives as long as the process (assistant/startup.py).

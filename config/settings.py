@@ -4,6 +4,7 @@ Development and production differ only by environment variables; API.md section 
 contract for their names and defaults.
 """
 
+import ipaddress
 import os
 import tempfile
 from pathlib import Path
@@ -229,6 +230,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # `?format=` belongs to the export endpoint (md|json), not to renderer selection.
     "URL_FORMAT_OVERRIDE": None,
+    # REMOTE_ADDR is already the client (TRUSTED_PROXIES): throttles never read
+    # X-Forwarded-For themselves, which any client can send.
+    "NUM_PROXIES": 0,
     # Per-user rates of the endpoints that call a model (assistant.limits.SendThrottle).
     "DEFAULT_THROTTLE_RATES": {
         "chat": env.str("THROTTLE_CHAT", default="30/min"),
@@ -337,6 +341,17 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 # does (then SECURE_SSL_REDIRECT=false). Probes stay reachable over plain HTTP either way.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# Reverse proxies (IPs or networks, e.g. 10.0.0.5,172.18.0.0/16) whose X-Forwarded-For and
+# X-Forwarded-Proto are believed (config/proxy_headers.py); from every other peer they are
+# ignored and the client is the peer. Empty: no proxy is trusted.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES holds {_proxy!r}, which is not an IP address or network."
+        ) from None
 # Behind a proxy that sets X-Forwarded-Proto (and strips it from clients): trust it for
 # request.is_secure(). Never enable this when clients can reach the app directly.
 if env.bool("USE_X_FORWARDED_PROTO", default=False):
