@@ -216,6 +216,26 @@ def test_a_redirect_is_refused_even_to_an_allowed_address(api_client, llm_upstre
     assert not GeneratedImage.objects.exists() and stored_files(settings) == []
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_address_in_a_turn_is_a_tool_error_and_the_turn_is_kept(
+    api_client, llm_upstream, settings
+):
+    settings.IMAGE_DOWNLOAD_ALLOW_PRIVATE = False
+    llm_upstream.enqueue(
+        tool_calls([("generate_image", {"prompt": "x"}, "call_i")]), reply("できませんでした。")
+    )
+    url = llm_upstream.serve_bytes("/blob/internal.png", PNG)
+    llm_upstream.enqueue_image(image_url(url))
+
+    body = api_client.post("/api/chat/", {"message": "描いて"}, format="json").json()
+
+    assert body["message"] == "できませんでした。"
+    rows = Message.objects.filter(conversation_id=body["conversation_id"])
+    assert rows.get(role="user").content == "描いて"
+    assert "not public" in json.loads(rows.get(role="tool").content)["error"]
+    assert not GeneratedImage.objects.exists() and stored_files(settings) == []
+
+
 @pytest.mark.django_db
 def test_provider_errors_keep_their_codes(api_client, llm_upstream):
     llm_upstream.enqueue_image(
