@@ -66,13 +66,13 @@ class PublicAddressTransport(httpx2.AsyncBaseTransport):
 
     Every request's host is resolved here; if any address is not public the request is
     refused with AddressRefused, otherwise the request goes to the first address, with the
-    original Host header and TLS server name. Proxies from the environment are not used:
-    a proxy would resolve the name itself.
+    original Host header and TLS server name. Proxies from the environment are not used
+    (an httpx2 client given a transport mounts none): a proxy would resolve the name itself.
     """
 
     def __init__(self, *, allow_private: bool = False) -> None:
         self._allow_private = allow_private
-        self._inner = httpx2.AsyncHTTPTransport(trust_env=False)
+        self._inner = httpx2.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         host = request.url.host

@@ -2,9 +2,10 @@
 
 import ipaddress
 
+import httpx2
 import pytest
 
-from assistant.safe_download import is_public
+from assistant.safe_download import PublicAddressTransport, is_public
 
 
 @pytest.mark.parametrize(
@@ -40,3 +41,18 @@ def test_non_public_addresses_are_refused(address):
 )
 def test_public_addresses_are_allowed(address):
     assert is_public(ipaddress.ip_address(address))
+
+
+async def test_the_download_ignores_proxies_of_the_environment(fake_openai, monkeypatch):
+    # A proxy would resolve the host itself, past the address check.
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    url = fake_openai.serve_bytes("/files/direct.png", b"direct")
+    transport = PublicAddressTransport(allow_private=True)
+    async with httpx2.AsyncClient(transport=transport) as client:
+        response = await client.get(url.replace("127.0.0.1", "localhost"))
+    assert response.content == b"direct"
+    (seen,) = [r for r in fake_openai.requests if r.path == "/files/direct.png"]
+    assert seen.headers["host"] == url.split("/")[2].replace("127.0.0.1", "localhost")
