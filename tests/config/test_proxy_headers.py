@@ -122,3 +122,10 @@ def test_metrics_over_daphne_believe_only_the_trusted_proxy(spawn_kaiwa):
     assert metrics_status(server, source="127.0.0.2", forwarded_for="198.51.100.7") == 404
     # A loopback peer that is not a proxy is itself the client, whatever it claims.
     assert metrics_status(server, source="127.0.0.1", forwarded_for="198.51.100.7") == 200
+
+
+def test_throttles_identify_clients_by_remote_addr_not_a_header(rf):
+    from assistant.limits import SendThrottle
+
+    request = rf.post("/api/chat/", REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR="1.2.3.4")
+    assert SendThrottle().get_ident(request) == "203.0.113.9"
