@@ -118,6 +118,9 @@ def _limited_request_class(base: type) -> type:
             limit = body_limit()
             if limit is not None and length is not None and length > limit:
                 self.content = io.BytesIO()  # nothing of the body is kept
+                # Twisted answers "Expect: 100-continue" right after this call; the refusal
+                # is the answer instead.
+                self.requestHeaders.removeHeader(b"Expect")
                 self._refuse(limit)
                 return
             super().gotLength(length)
