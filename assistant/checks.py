@@ -309,6 +309,15 @@ def check_search(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         if not (isinstance(value, str) and _is_http_url(value)):
             errors.append(Error(f"{name} is not a valid http(s) URL: {value!r}.", id="kaiwa.E024"))
     errors += _positive_seconds("SEARCH_TIMEOUT", 10, "kaiwa.E025")
+    max_bytes = getattr(settings, "SEARCH_MAX_RESPONSE_BYTES", 1)
+    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1:
+        errors.append(
+            Error(
+                "SEARCH_MAX_RESPONSE_BYTES must be a positive integer (bytes), "
+                f"not {max_bytes!r}.",
+                id="kaiwa.E041",
+            )
+        )
     if not errors:
         from assistant.search import build_search_backend
 
