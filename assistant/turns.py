@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from assistant.limits import quota_check
+from config import json_input
 from conversations.errors import InvalidInput, TurnInProgress
 from conversations.models import Conversation, Message
 from conversations.services import conversation_create, conversation_title_from_message
@@ -23,12 +24,14 @@ class Turn:
 
 
 def validate_message_text(content: str) -> str:
-    """API.md: 1..MAX_MESSAGE_CHARS characters, not only whitespace."""
+    """API.md: 1..MAX_MESSAGE_CHARS characters, not only whitespace, valid Unicode."""
     if not isinstance(content, str) or not content.strip():
         raise InvalidInput("The message is empty.")
     limit = settings.KAIWA["MAX_MESSAGE_CHARS"]
     if len(content) > limit:
         raise InvalidInput(f"The message is longer than {limit} characters.")
+    if json_input.has_lone_surrogate(content):
+        raise InvalidInput(json_input.LONE_SURROGATE)
     return content
 
 
