@@ -236,10 +236,10 @@ REST_FRAMEWORK = {
     # `?format=` belongs to the export endpoint (md|json), not to renderer selection.
     "URL_FORMAT_OVERRIDE": None,
     # Per-user rates of the endpoints that call a model (assistant.limits.SendThrottle).
+    # `chat` is one bucket for every send: REST, SSE, WebSocket and /api/assistant/.
     "DEFAULT_THROTTLE_RATES": {
         "chat": env.str("THROTTLE_CHAT", default="30/min"),
         "analyze": env.str("THROTTLE_ANALYZE", default="30/min"),
-        "assistant": env.str("THROTTLE_ASSISTANT", default="30/min"),
         "images": env.str("THROTTLE_IMAGES", default="10/min"),
     },
 }
