@@ -47,8 +47,9 @@ def turn_start(
 ) -> Turn:
     """Persist the user's message and a pending reply; refuse a second concurrent turn.
 
-    With a `client_id` already used in this conversation, the earlier turn is returned and
-    nothing new is stored (`created` is False).
+    With a `client_id` already used in this conversation — or, without a conversation, for
+    a conversation of this user — the earlier turn is returned and nothing new is stored
+    (`created` is False).
     """
     validate_message_text(content)
     quota_check(user=user)
@@ -64,9 +65,11 @@ def turn_start(
         )
     except IntegrityError:
         # Two requests with the same client_id raced; the other one won. Return its turn.
-        if conversation is None or client_id is None:
+        if client_id is None:
             raise
-        earlier = _earlier_turn(conversation, client_id)
+        earlier = _earlier_turn_of_client_id(
+            user=user, conversation=conversation, client_id=client_id
+        )
         if earlier is None:
             raise
         return earlier
@@ -80,6 +83,7 @@ def _turn_start(*, user, content, conversation, client_id, system_prompt, temper
             system_prompt=system_prompt,
             temperature=temperature,
             max_tokens=max_tokens,
+            client_id=client_id,
         )
     # The row lock serialises turn starts per conversation (SQLite: the IMMEDIATE transaction).
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
@@ -114,6 +118,19 @@ def _turn_start(*, user, content, conversation, client_id, system_prompt, temper
         update_fields.append("title")
     conversation.save(update_fields=update_fields)
     return Turn(conversation=conversation, user_message=user_message, reply=reply, created=True)
+
+
+def _earlier_turn_of_client_id(
+    *, user, conversation: Conversation | None, client_id
+) -> Turn | None:
+    """The turn a repeated client_id names. Without a conversation (POST /api/chat/), the
+    client_id names the user's conversation that its first send started (another user's
+    same client_id is theirs, not this one)."""
+    if conversation is None:
+        conversation = Conversation.objects.filter(owner=user, client_id=client_id).first()
+        if conversation is None:
+            return None
+    return _earlier_turn(conversation, client_id)
 
 
 def _earlier_turn(conversation: Conversation, client_id) -> Turn | None:
