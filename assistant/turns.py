@@ -54,7 +54,7 @@ def turn_start(
     validate_message_text(content)
     quota_check(user=user)
     try:
-        return _turn_start(
+        return _turn_start_after_recovery(
             user=user,
             content=content,
             conversation=conversation,
@@ -73,6 +73,20 @@ def turn_start(
         if earlier is None:
             raise
         return earlier
+
+
+def _turn_start_after_recovery(**arguments) -> Turn:
+    """_turn_start; a conversation busy with a reply whose process died is not stuck: that
+    reply becomes `interrupted` (assistant.recovery) and the start is tried once more."""
+    from assistant.recovery import recover_stale_replies
+
+    try:
+        return _turn_start(**arguments)
+    except TurnInProgress:
+        conversation = arguments["conversation"]
+        if conversation is None or not recover_stale_replies(conversation_id=conversation.pk):
+            raise
+        return _turn_start(**arguments)
 
 
 @transaction.atomic
