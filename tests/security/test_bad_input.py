@@ -143,3 +143,25 @@ def test_the_turn_service_refuses_a_lone_surrogate_before_storing(owned):
     with pytest.raises(InvalidInput, match="surrogate"):
         turn_start(user=owned.user, content="途中\udfffまで", conversation=owned.conversation)
     assert owned.snapshot() == before
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", ["/api/chat/", "/api/chat/stream/", "/api/notes/"])
+async def test_a_real_server_answers_deep_json_with_400_invalid(path, live):
+    """Over HTTP to daphne, where the parser runs on a worker thread, not the test's."""
+    import aiohttp
+    from asgiref.sync import sync_to_async
+
+    from accounts.services import api_token_create
+    from tests.factories import UserFactory
+
+    owner = await sync_to_async(UserFactory)(username="deep-json")
+    _, token = await sync_to_async(api_token_create)(user=owner, name="t")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.post(live.url + path, data=DEEP) as response:
+            assert response.status == 400
+            assert (await response.json())["code"] == "invalid"
+        # The server is fine afterwards.
+        async with http.get(live.url + "/api/conversations/") as response:
+            assert response.status == 200
