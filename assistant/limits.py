@@ -66,13 +66,14 @@ def send_rate_check(*, user, scope: str = "chat") -> None:
     limit, window = ScopedRateThrottle().parse_rate(rate)
     key = f"kaiwa:rate:{scope}:{user.pk}"
     now = time.time()
-    cache.add(f"{key}:opened", now, timeout=window)
     cache.add(key, 0, timeout=window)
     try:
         count = cache.incr(key)  # atomic on Redis: concurrent sends in other processes count
     except ValueError:  # the window closed between add and incr
         count = 1
         cache.set(key, count, timeout=window)
+    if count == 1:  # the window opens: remember when, for Retry-After
+        cache.set(f"{key}:opened", now, timeout=window)
     if count > limit:
         opened = cache.get(f"{key}:opened", now)
         raise Throttled(retry_after=max(1.0, opened + window - now))
