@@ -97,3 +97,5 @@ async def test_the_socket_counts_against_rest_too(settings, user):
         await socket.disconnect()
     refused = await _post("/api/chat/", {"message": "二"}, token)
     assert refused.status_code == 429 and refused.json()["code"] == "throttled"
+    # The window opened with the socket's send and lasts the hour.
+    assert 3500 < int(refused["Retry-After"]) <= 3600
