@@ -144,6 +144,13 @@ def _earlier_turn_of_client_id(
         conversation = Conversation.objects.filter(owner=user, client_id=client_id).first()
         if conversation is None:
             return None
+        earlier = _earlier_turn(conversation, client_id)
+        if earlier is None:  # the conversation is there, its first turn was cleared
+            raise InvalidInput(
+                "This client_id started a conversation whose messages were cleared; "
+                "send with a new client_id."
+            )
+        return earlier
     return _earlier_turn(conversation, client_id)
 
 

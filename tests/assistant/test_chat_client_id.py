@@ -93,3 +93,17 @@ async def test_a_retried_chat_stream_replays_the_first_turn(llm_upstream, user):
     assert retry_done["content"] == "ストリーム"
     assert len(llm_upstream.chat_requests()) == 1
     assert await sync_to_async(_user_messages)(user) == ["流して"]
+
+
+def test_a_client_id_whose_conversation_was_cleared_is_400_not_a_new_turn(
+    api_client, llm_upstream, user
+):
+    llm_upstream.enqueue(reply("一度目"))
+    body = {"message": "消される", "client_id": str(uuid.uuid4())}
+    first = api_client.post("/api/chat/", body, format="json").json()
+    cleared = api_client.post(f"/api/conversations/{first['conversation_id']}/clear/")
+    assert cleared.status_code == 200
+    retry = api_client.post("/api/chat/", body, format="json")
+    assert retry.status_code == 400 and retry.json()["code"] == "invalid", retry.content
+    assert len(llm_upstream.chat_requests()) == 1
+    assert Conversation.objects.filter(owner=user).count() == 1
