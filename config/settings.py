@@ -4,6 +4,7 @@ Development and production differ only by environment variables; API.md section 
 contract for their names and defaults.
 """
 
+import ipaddress
 import os
 import tempfile
 from pathlib import Path
@@ -36,9 +37,37 @@ _required_in_production("SECRET_KEY")
 _required_in_production("ALLOWED_HOSTS")
 
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+if PRODUCTION and DEBUG:
+    # DEBUG shows settings, source and SQL on every error page: refuse rather than quietly
+    # override, so the environment says what actually runs.
+    raise ImproperlyConfigured("DEBUG must be false (or unset) when ENVIRONMENT=production.")
 SECRET_KEY = env.str(
     "SECRET_KEY", default="django-insecure-kaiwa-development-only-key-do-not-use-in-production"
 )
+# SECRET_KEY's value in .env.example, which a copied file may still hold.
+_PLACEHOLDER_SECRET_KEYS = frozenset({"change-me-to-a-long-random-value"})
+_MIN_SECRET_KEY_CHARS = 50  # as Django's own deploy check (security.W009)
+
+
+def _refuse_weak_secret_key(key: str) -> None:
+    """Production signs sessions and tokens with SECRET_KEY: refuse a guessable one.
+    The messages never include the key."""
+    advice = 'python -c "import secrets; print(secrets.token_urlsafe(64))" makes a good one'
+    if key in _PLACEHOLDER_SECRET_KEYS:
+        problem = "is the placeholder from .env.example"
+    elif key.startswith("django-insecure-"):
+        problem = "starts with 'django-insecure-' (a development key)"
+    elif len(key) < _MIN_SECRET_KEY_CHARS:
+        problem = f"is shorter than {_MIN_SECRET_KEY_CHARS} characters"
+    else:
+        return
+    raise ImproperlyConfigured(
+        f"SECRET_KEY {problem}; ENVIRONMENT=production needs a long random value ({advice})."
+    )
+
+
+if PRODUCTION:
+    _refuse_weak_secret_key(SECRET_KEY)
 # Rotation: the new key goes in SECRET_KEY, the old one in SECRET_KEY_FALLBACKS until the
 # sessions and signed values made with it have expired; then remove it.
 # https://docs.djangoproject.com/en/6.1/ref/settings/#secret-key-fallbacks
@@ -224,16 +253,25 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
+    # Too deeply nested JSON and lone surrogates are a 400, not a 500 (config.json_input).
+    "DEFAULT_PARSER_CLASSES": [
+        "config.json_input.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # `?format=` belongs to the export endpoint (md|json), not to renderer selection.
     "URL_FORMAT_OVERRIDE": None,
+    # REMOTE_ADDR is already the client (TRUSTED_PROXIES): throttles never read
+    # X-Forwarded-For themselves, which any client can send.
+    "NUM_PROXIES": 0,
     # Per-user rates of the endpoints that call a model (assistant.limits.SendThrottle).
+    # `chat` is one bucket for every send: REST, SSE, WebSocket and /api/assistant/.
     "DEFAULT_THROTTLE_RATES": {
         "chat": env.str("THROTTLE_CHAT", default="30/min"),
         "analyze": env.str("THROTTLE_ANALYZE", default="30/min"),
-        "assistant": env.str("THROTTLE_ASSISTANT", default="30/min"),
         "images": env.str("THROTTLE_IMAGES", default="10/min"),
     },
 }
@@ -342,6 +380,17 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 # does (then SECURE_SSL_REDIRECT=false). Probes stay reachable over plain HTTP either way.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# Reverse proxies (IPs or networks, e.g. 10.0.0.5,172.18.0.0/16) whose X-Forwarded-For and
+# X-Forwarded-Proto are believed (config/proxy_headers.py); from every other peer they are
+# ignored and the client is the peer. Empty: no proxy is trusted.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES holds {_proxy!r}, which is not an IP address or network."
+        ) from None
 # Behind a proxy that sets X-Forwarded-Proto (and strips it from clients): trust it for
 # request.is_secure(). Never enable this when clients can reach the app directly.
 if env.bool("USE_X_FORWARDED_PROTO", default=False):
@@ -455,12 +504,22 @@ elif LLM_PROVIDER == "demo":
 else:  # unknown: reported by the kaiwa.E001 check; get_backend() raises ImproperlyConfigured
     LLM_BACKEND = {"BACKEND": "", "OPTIONS": {}}
 
+# The models people may choose for a conversation: comma-separated `id=Label` entries (a
+# bare `id` is its own label; Azure: deployment names), the default first. Unset: only the
+# provider's own model (AZURE_OPENAI_DEPLOYMENT_NAME, OPENAI_MODEL, or "demo"). Parsed by
+# conversations.allowed_models; a malformed value is reported by the kaiwa.E040 check.
+LLM_MODELS = env.str("LLM_MODELS", default="").strip()
+
 # --- Images and web search ---
 # Generated images are decoded or downloaded at once (provider URLs expire) into the
 # "images" storage above and served only by Kaiwa's owner-only view. The timeout bounds the
 # whole download; a body larger than IMAGE_MAX_BYTES is abandoned as soon as it passes it.
 IMAGE_DOWNLOAD_TIMEOUT = _env_number("IMAGE_DOWNLOAD_TIMEOUT", 30.0, float)
 IMAGE_MAX_BYTES = _env_number("IMAGE_MAX_BYTES", 20 * 1024 * 1024, int)
+# The download URL is the provider's choice: only hosts resolving to public addresses are
+# fetched (assistant/safe_download.py). True allows loopback and private networks too, for
+# an image server on this host or network (and the tests' loopback fake).
+IMAGE_DOWNLOAD_ALLOW_PRIVATE = env.bool("IMAGE_DOWNLOAD_ALLOW_PRIVATE", default=False)
 # DALL·E 3's sizes: https://platform.openai.com/docs/api-reference/images/create
 IMAGE_SIZES = env.list("IMAGE_SIZES", default=["1024x1024", "1792x1024", "1024x1792"])
 
@@ -473,6 +532,8 @@ SEARXNG_URL = env.str("SEARXNG_URL", default="").strip()
 TAVILY_BASE_URL = env.str("TAVILY_BASE_URL", default="https://api.tavily.com").strip()
 BRAVE_BASE_URL = env.str("BRAVE_BASE_URL", default="https://api.search.brave.com").strip()
 SEARCH_TIMEOUT = _env_number("SEARCH_TIMEOUT", 10.0, float)
+# A search answer is read as it arrives and abandoned once it passes this many bytes.
+SEARCH_MAX_RESPONSE_BYTES = _env_number("SEARCH_MAX_RESPONSE_BYTES", 2 * 1024 * 1024, int)
 if SEARCH_PROVIDER == "searxng":
     SEARCH_BACKEND = {
         "BACKEND": "assistant.search.searxng.SearxngSearch",
