@@ -543,9 +543,10 @@ async def _generate(
                     acc.finish_reason = event.finish_reason
                     acc.model = event.model or acc.model
         except BaseException as exc:
-            # Stopped or failed: charged what it used. A failure may carry the provider's
-            # figures; a stop, or a failure before any text, is charged the estimate (the
-            # latter only when text had arrived: an answer of errors spends nothing).
+            # Stopped or failed mid-round: charged what it used, the provider's figures if
+            # the failure carried them, else the estimate. A failure with neither figures
+            # nor text is not charged (the provider answered an error, or never answered);
+            # a stop always is (the provider was working on it).
             usage = getattr(exc, "usage", None)
             acc.add_usage(usage)
             if usage is not None or round_text or isinstance(exc, asyncio.CancelledError):
