@@ -194,3 +194,16 @@ def test_a_turn_refused_by_the_quota_reserves_nothing_and_stores_nothing(user, s
         turn_start(user=user, content="まだ？", conversation=conversation)
     assert not conversation.messages.exists()
     assert_settled(user, charged=1000)
+
+
+def test_a_call_the_provider_refused_is_not_charged_and_its_reservation_released(
+    api_client, llm_upstream, user
+):
+    from tests.fakes.openai_server import error
+
+    llm_upstream.enqueue(error(400))  # not retried by the SDK
+    response = api_client.post("/api/chat/", {"message": "だめ"}, format="json")
+    assert response.status_code == 502
+
+    assert not UsageRecord.objects.filter(user=user).exists()
+    assert_settled(user, charged=0)
