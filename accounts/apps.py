@@ -7,4 +7,4 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self) -> None:
-        from accounts import openapi  # noqa: F401 - registers the Bearer scheme
+        from accounts import checks, openapi  # noqa: F401 - register checks, Bearer scheme

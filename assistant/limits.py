@@ -52,18 +52,23 @@ def quota_check(*, user) -> None:
         )
 
 
-def send_rate_check(*, user, scope: str = "chat") -> None:
-    """A fixed-window rate limit for sends that bypass DRF (the WebSocket)."""
-    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(scope)
+def rate_check(*, key: str, rate: str | None) -> None:
+    """A fixed-window counter in the cache: Throttled once `key` passes `rate` (DRF syntax)."""
     if not rate:
         return
     limit, window = ScopedRateThrottle().parse_rate(rate)
     now = time.time()
     bucket = int(now // window)
-    key = f"kaiwa:rate:{scope}:{user.pk}:{bucket}"
-    cache.add(key, 0, timeout=window + 1)
-    if cache.incr(key) > limit:
+    cache_key = f"kaiwa:rate:{key}:{bucket}"
+    cache.add(cache_key, 0, timeout=window + 1)
+    if cache.incr(cache_key) > limit:
         raise Throttled(retry_after=window - (now % window))
+
+
+def send_rate_check(*, user, scope: str = "chat") -> None:
+    """A fixed-window rate limit for sends that bypass DRF (the WebSocket)."""
+    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(scope)
+    rate_check(key=f"{scope}:{user.pk}", rate=rate)
 
 
 class SendThrottle(ScopedRateThrottle):
