@@ -1,14 +1,19 @@
 """The 429 page for too many attempts: login lock-outs (django-axes), sign-ups, resets."""
 
+import logging
 import math
 
+from axes.signals import user_locked_out
 from django.conf import settings
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from assistant.limits import Throttled
+
+logger = logging.getLogger("kaiwa.accounts")
 
 
 def too_many_attempts(request: HttpRequest, *, message: str, retry_after: float) -> HttpResponse:
@@ -52,4 +57,18 @@ def throttled_response(request: HttpRequest, exc: Throttled) -> HttpResponse:
         request,
         message=_("Too many attempts from your network or for this address."),
         retry_after=exc.retry_after or 60,
+    )
+
+
+@receiver(user_locked_out)
+def log_lockout(sender, request=None, username=None, ip_address=None, **kwargs) -> None:
+    """One JSON line per locked-out attempt. axes masks its own lines; the username stays
+    out of ours too (people type passwords into it); staff see it in the admin (Axes)."""
+    logger.warning(
+        "login_locked_out",
+        extra={
+            "ip_address": ip_address,
+            "path": getattr(request, "path", ""),
+            "cooloff_seconds": int(settings.AXES_COOLOFF_TIME.total_seconds()),
+        },
     )

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import checks
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from accounts import invites
 from accounts.invites import invite_create
 from accounts.models import Invite
 from tests.factories import UserFactory
@@ -170,18 +172,29 @@ def test_invitations_expire_after_invite_ttl_days_by_default(settings, staff):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_signups_with_one_invitation_only_one_succeeds(settings):
+def test_two_concurrent_signups_with_one_invitation_only_one_succeeds(settings, monkeypatch):
     settings.SIGNUP_MODE = "invite"
     staff = UserFactory(username="staff", is_staff=True)
     invite, token = invite_create(created_by=staff)
-    start = threading.Barrier(2)
+    # The worst interleaving, every time: both requests have found the invitation usable
+    # before either claims it. Only the claim itself may then let one through.
+    both_checked = threading.Barrier(2)
+    real_check = invites.invite_get_usable
+
+    def check_then_wait(**kwargs):
+        found = real_check(**kwargs)
+        both_checked.wait(timeout=10)
+        return found
+
+    monkeypatch.setattr(invites, "invite_get_usable", check_then_wait)
     statuses: dict[str, int] = {}
 
     def sign_up(username: str) -> None:
-        client = Client()
-        start.wait(timeout=10)
-        response = client.post(f"/accounts/signup/?invite={token}", signup_data(username))
-        statuses[username] = response.status_code
+        try:
+            response = Client().post(f"/accounts/signup/?invite={token}", signup_data(username))
+            statuses[username] = response.status_code
+        finally:
+            connection.close()  # this thread's own connection
 
     threads = [threading.Thread(target=sign_up, args=(name,)) for name in ("hanako", "taro")]
     for thread in threads:
