@@ -53,16 +53,23 @@ def quota_check(*, user) -> None:
 
 
 def rate_check(*, key: str, rate: str | None) -> None:
-    """A fixed-window counter in the cache: Throttled once `key` passes `rate` (DRF syntax)."""
+    """Count one attempt against `rate` (DRF syntax, e.g. 10/hour) for `key`; Throttled
+    past the limit. The window opens with the first attempt and lasts the rate's period."""
     if not rate:
         return
     limit, window = ScopedRateThrottle().parse_rate(rate)
+    cache_key = f"kaiwa:rate:{key}"
     now = time.time()
-    bucket = int(now // window)
-    cache_key = f"kaiwa:rate:{key}:{bucket}"
-    cache.add(cache_key, 0, timeout=window + 1)
-    if cache.incr(cache_key) > limit:
-        raise Throttled(retry_after=window - (now % window))
+    cache.add(f"{cache_key}:opened", now, timeout=window)
+    cache.add(cache_key, 0, timeout=window)
+    try:
+        count = cache.incr(cache_key)  # atomic on Redis: other processes' attempts count
+    except ValueError:  # the window closed between add and incr
+        count = 1
+        cache.set(cache_key, count, timeout=window)
+    if count > limit:
+        opened = cache.get(f"{cache_key}:opened", now)
+        raise Throttled(retry_after=max(1.0, opened + window - now))
 
 
 def send_rate_check(*, user, scope: str = "chat") -> None:
