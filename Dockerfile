@@ -41,9 +41,9 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "deploy/healthcheck.py"]
 
-# --proxy-headers: the client address and scheme come from the proxy's X-Forwarded-For /
-# X-Forwarded-Proto (the proxy must overwrite them, never pass a client's through).
+# No --proxy-headers: daphne would believe X-Forwarded-For from any peer. Kaiwa believes it
+# only from TRUSTED_PROXIES (config/proxy_headers.py); X-Forwarded-Proto: USE_X_FORWARDED_PROTO.
 # Migrations are not run here: several replicas start at once; `manage.py migrate` runs
 # once before them (the compose file's `migrate` service).
 # daphne sets no HTTP timeout by default, which event streams of long replies need.
-CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "--proxy-headers", "config.asgi:application"]
+CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "config.asgi:application"]

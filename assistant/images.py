@@ -5,11 +5,11 @@ immediately — with an overall timeout, a size cap enforced while reading (what
 Content-Length says) and a check that the bytes are PNG, JPEG or WebP. Images are served
 only by our owner-only view; the provider's URL is never stored or shown.
 
-SSRF: the download URL comes from the configured image provider's answer, not from users
-or the model, so it is trusted as far as that provider is. Only http(s) is accepted and
-redirects are not followed; a compromised or hostile provider (or OPENAI_BASE_URL pointing
-at one) could still make this server fetch a URL of its choosing, and the response body
-would be refused unless it is an image.
+SSRF: the download URL comes from the image provider's answer, so a hostile or compromised
+provider chooses it. Only http(s) is accepted, the host must resolve to public addresses only
+and the connection goes to the address that was checked (assistant/safe_download.py;
+IMAGE_DOWNLOAD_ALLOW_PRIVATE lifts this for a local image server), and a redirect is an
+error, never followed. Whatever answers, the body is refused unless it is an image.
 """
 
 import asyncio
@@ -30,6 +30,7 @@ from assistant.db import in_db_thread
 from assistant.errors import UpstreamError, UpstreamTimeout
 from assistant.limits import quota_check
 from assistant.models import IMAGE_CONTENT_TYPES, GeneratedImage
+from assistant.safe_download import AddressRefused, PublicAddressTransport
 from conversations.errors import InvalidInput
 from conversations.models import Message
 
@@ -94,13 +95,24 @@ async def download_image(url: str) -> bytes:
     try:
         try:
             async with asyncio.timeout(timeout):
-                async with httpx2.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+                transport = PublicAddressTransport(
+                    allow_private=bool(settings.IMAGE_DOWNLOAD_ALLOW_PRIVATE)
+                )
+                async with httpx2.AsyncClient(
+                    timeout=timeout, follow_redirects=False, transport=transport
+                ) as client:
                     # identity: the cap counts the bytes on the wire, never a decompressed bomb.
                     headers = {
                         "Accept": ", ".join(IMAGE_CONTENT_TYPES),
                         "Accept-Encoding": "identity",
                     }
                     async with client.stream("GET", url, headers=headers) as response:
+                        if response.is_redirect:
+                            outcome = "redirect"
+                            raise UpstreamError(
+                                "The image provider answered the download with a redirect "
+                                f"(HTTP {response.status_code}); redirects are not followed."
+                            )
                         if response.status_code != 200:
                             outcome = f"http_{response.status_code}"
                             raise UpstreamError(
@@ -123,6 +135,12 @@ async def download_image(url: str) -> bytes:
             raise UpstreamTimeout(
                 f"The generated image could not be downloaded within {timeout:g} s "
                 "(IMAGE_DOWNLOAD_TIMEOUT)."
+            ) from None
+        except AddressRefused:
+            outcome = "refused_address"
+            raise UpstreamError(
+                "The generated image's URL points to an address that is not public; it was "
+                "not downloaded (IMAGE_DOWNLOAD_ALLOW_PRIVATE allows private addresses)."
             ) from None
         except httpx2.HTTPError:
             outcome = "unavailable"

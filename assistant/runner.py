@@ -34,6 +34,7 @@ from assistant.db import in_db_thread
 from assistant.errors import LLMError, UpstreamError
 from assistant.tools import registry
 from assistant.turns import Turn
+from conversations.allowed_models import model_for_turn
 from conversations.models import Conversation, Message
 from conversations.rendering import render_markdown
 
@@ -47,6 +48,7 @@ class TurnOverrides:
     system_prompt: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    model: str | None = None  # one of LLM_MODELS, checked by the caller
 
 
 @dataclass(slots=True)
@@ -435,7 +437,8 @@ async def _generate(
     backend = get_backend()
     specs = registry.available_specs()
     options = ChatOptions(
-        model=conversation.model or None,
+        # A model no longer in LLM_MODELS falls back to the default one.
+        model=model_for_turn((overrides and overrides.model) or conversation.model),
         temperature=_first_set(
             overrides and overrides.temperature,
             conversation.temperature,

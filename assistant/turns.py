@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from assistant.limits import quota_check
+from conversations.allowed_models import model_for_turn, require_allowed
 from conversations.errors import InvalidInput, TurnInProgress
 from conversations.models import Conversation, Message
 from conversations.services import conversation_create, conversation_title_from_message
@@ -41,13 +42,16 @@ def turn_start(
     system_prompt: str | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
+    model: str | None = None,
 ) -> Turn:
     """Persist the user's message and a pending reply; refuse a second concurrent turn.
 
     With a `client_id` already used in this conversation, the earlier turn is returned and
-    nothing new is stored (`created` is False).
+    nothing new is stored (`created` is False). `model`: the new conversation's model, or
+    this turn's alone in an existing one; it must be one of LLM_MODELS (InvalidInput).
     """
     validate_message_text(content)
+    require_allowed(model or "")
     quota_check(user=user)
     try:
         return _turn_start(
@@ -58,6 +62,7 @@ def turn_start(
             system_prompt=system_prompt,
             temperature=temperature,
             max_tokens=max_tokens,
+            model=model,
         )
     except IntegrityError:
         # Two requests with the same client_id raced; the other one won. Return its turn.
@@ -70,11 +75,14 @@ def turn_start(
 
 
 @transaction.atomic
-def _turn_start(*, user, content, conversation, client_id, system_prompt, temperature, max_tokens):
+def _turn_start(
+    *, user, content, conversation, client_id, system_prompt, temperature, max_tokens, model
+):
     if conversation is None:
         conversation = conversation_create(
             owner=user,
             system_prompt=system_prompt,
+            model=model or "",
             temperature=temperature,
             max_tokens=max_tokens,
         )
@@ -100,7 +108,7 @@ def _turn_start(*, user, content, conversation, client_id, system_prompt, temper
         role=Message.Role.ASSISTANT,
         status=Message.Status.PENDING,
         reply_to=user_message,
-        model=conversation.model,
+        model=model_for_turn(model or conversation.model),
     )
     # One INSERT for both rows (their UUIDs are made here, so the reply can point at the user
     # message before either is stored); Message has no save() override or signals to miss.

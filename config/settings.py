@@ -4,6 +4,7 @@ Development and production differ only by environment variables; API.md section 
 contract for their names and defaults.
 """
 
+import ipaddress
 import os
 import tempfile
 from datetime import timedelta
@@ -201,8 +202,8 @@ AUTHENTICATION_BACKENDS = [
 ]
 # Failed logins are kept in the database, so every process and replica shares the count.
 # A username, or a client IP, with AXES_FAILURE_LIMIT failures is locked out for
-# AXES_COOLOFF_MINUTES. The client IP is REMOTE_ADDR, which daphne --proxy-headers sets from
-# the X-Forwarded-For that deploy/nginx.conf overwrites.
+# AXES_COOLOFF_MINUTES. The client IP is REMOTE_ADDR: the peer, or behind one of
+# TRUSTED_PROXIES the client it names (config/proxy_headers.py), as for every throttle.
 # https://django-axes.readthedocs.io/en/latest/4_configuration.html
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
@@ -285,6 +286,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # `?format=` belongs to the export endpoint (md|json), not to renderer selection.
     "URL_FORMAT_OVERRIDE": None,
+    # REMOTE_ADDR is already the client (TRUSTED_PROXIES): throttles never read
+    # X-Forwarded-For themselves, which any client can send.
+    "NUM_PROXIES": 0,
     # Per-user rates of the endpoints that call a model (assistant.limits.SendThrottle).
     "DEFAULT_THROTTLE_RATES": {
         "chat": env.str("THROTTLE_CHAT", default="30/min"),
@@ -295,6 +299,7 @@ REST_FRAMEWORK = {
 }
 # Prompt + completion tokens per user per day (0 = unlimited); staff override it per user.
 DAILY_TOKEN_QUOTA = env.int("DAILY_TOKEN_QUOTA", default=500_000)
+DAILY_IMAGE_QUOTA = env.int("DAILY_IMAGE_QUOTA", default=50)
 # /metrics: with a token, `Authorization: Bearer <METRICS_TOKEN>`; without, loopback only.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 SPECTACULAR_SETTINGS = {
@@ -394,6 +399,17 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 # does (then SECURE_SSL_REDIRECT=false). Probes stay reachable over plain HTTP either way.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# Reverse proxies (IPs or networks, e.g. 10.0.0.5,172.18.0.0/16) whose X-Forwarded-For and
+# X-Forwarded-Proto are believed (config/proxy_headers.py); from every other peer they are
+# ignored and the client is the peer. Empty: no proxy is trusted.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES holds {_proxy!r}, which is not an IP address or network."
+        ) from None
 # Behind a proxy that sets X-Forwarded-Proto (and strips it from clients): trust it for
 # request.is_secure(). Never enable this when clients can reach the app directly.
 if env.bool("USE_X_FORWARDED_PROTO", default=False):
@@ -507,12 +523,22 @@ elif LLM_PROVIDER == "demo":
 else:  # unknown: reported by the kaiwa.E001 check; get_backend() raises ImproperlyConfigured
     LLM_BACKEND = {"BACKEND": "", "OPTIONS": {}}
 
+# The models people may choose for a conversation: comma-separated `id=Label` entries (a
+# bare `id` is its own label; Azure: deployment names), the default first. Unset: only the
+# provider's own model (AZURE_OPENAI_DEPLOYMENT_NAME, OPENAI_MODEL, or "demo"). Parsed by
+# conversations.allowed_models; a malformed value is reported by the kaiwa.E040 check.
+LLM_MODELS = env.str("LLM_MODELS", default="").strip()
+
 # --- Images and web search ---
 # Generated images are decoded or downloaded at once (provider URLs expire) into the
 # "images" storage above and served only by Kaiwa's owner-only view. The timeout bounds the
 # whole download; a body larger than IMAGE_MAX_BYTES is abandoned as soon as it passes it.
 IMAGE_DOWNLOAD_TIMEOUT = _env_number("IMAGE_DOWNLOAD_TIMEOUT", 30.0, float)
 IMAGE_MAX_BYTES = _env_number("IMAGE_MAX_BYTES", 20 * 1024 * 1024, int)
+# The download URL is the provider's choice: only hosts resolving to public addresses are
+# fetched (assistant/safe_download.py). True allows loopback and private networks too, for
+# an image server on this host or network (and the tests' loopback fake).
+IMAGE_DOWNLOAD_ALLOW_PRIVATE = env.bool("IMAGE_DOWNLOAD_ALLOW_PRIVATE", default=False)
 # DALL·E 3's sizes: https://platform.openai.com/docs/api-reference/images/create
 IMAGE_SIZES = env.list("IMAGE_SIZES", default=["1024x1024", "1792x1024", "1024x1792"])
 
@@ -525,6 +551,8 @@ SEARXNG_URL = env.str("SEARXNG_URL", default="").strip()
 TAVILY_BASE_URL = env.str("TAVILY_BASE_URL", default="https://api.tavily.com").strip()
 BRAVE_BASE_URL = env.str("BRAVE_BASE_URL", default="https://api.search.brave.com").strip()
 SEARCH_TIMEOUT = _env_number("SEARCH_TIMEOUT", 10.0, float)
+# A search answer is read as it arrives and abandoned once it passes this many bytes.
+SEARCH_MAX_RESPONSE_BYTES = _env_number("SEARCH_MAX_RESPONSE_BYTES", 2 * 1024 * 1024, int)
 if SEARCH_PROVIDER == "searxng":
     SEARCH_BACKEND = {
         "BACKEND": "assistant.search.searxng.SearxngSearch",

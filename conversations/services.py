@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import transaction
 
+from conversations.allowed_models import require_allowed
 from conversations.errors import TurnInProgress
 from conversations.models import Conversation, Message, SavedNote
 
@@ -24,7 +25,9 @@ def conversation_create(
     temperature: float | None = None,
     max_tokens: int | None = None,
 ) -> Conversation:
-    """Create a conversation; the system prompt defaults to LLM_SYSTEM_PROMPT."""
+    """Create a conversation; the system prompt defaults to LLM_SYSTEM_PROMPT, the model
+    ("" = the default) must be one of LLM_MODELS."""
+    require_allowed(model)
     return Conversation.objects.create(
         owner=owner,
         title=title,
@@ -42,6 +45,8 @@ def conversation_update(*, conversation: Conversation, **changes) -> Conversatio
     unknown = set(changes) - allowed
     if unknown:
         raise TypeError(f"conversation_update() got unexpected fields: {sorted(unknown)}")
+    if "model" in changes:
+        require_allowed(changes["model"])
     for field, value in changes.items():
         setattr(conversation, field, value)
     conversation.save(update_fields=[*changes, "updated_at"])

@@ -6,10 +6,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from conversations import export, selectors, services
+from conversations import allowed_models, export, selectors, services
 from conversations.api.pagination import NotesCursorPagination, OldestFirstCursorPagination
 from conversations.api.serializers import (
+    AllowedModelListSerializer,
     ConversationInputSerializer,
     ConversationOutputSerializer,
     MessageOutputSerializer,
@@ -158,6 +160,19 @@ class NoteViewSet(viewsets.GenericViewSet):
     def destroy(self, request, pk=None):
         services.note_delete(note=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["conversations"], responses=AllowedModelListSerializer)
+class AllowedModelListView(APIView):
+    """GET /api/models/: the models a conversation may use (LLM_MODELS), the default first."""
+
+    def get(self, request):
+        models = allowed_models.allowed_models()
+        results = [
+            {"id": model.id, "label": model.label, "default": index == 0}
+            for index, model in enumerate(models)
+        ]
+        return Response({"results": results})
 
 
 def validated_input(serializer_class, data, *, partial: bool = False) -> dict:
