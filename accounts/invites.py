@@ -64,7 +64,9 @@ def invite_get_usable(*, token: str) -> Invite:
     return invite
 
 
-def signup_with_invite(*, token: str, create_user: Callable[[], AbstractBaseUser]):
+def signup_with_invite(
+    *, token: str, create_user: Callable[[], AbstractBaseUser]
+) -> AbstractBaseUser:
     """Claim the invitation and create the user in one transaction; only one claim wins.
 
     The conditional UPDATE is the claim: of two concurrent sign-ups with one invitation, the

@@ -16,7 +16,9 @@ from assistant.limits import Throttled
 logger = logging.getLogger("kaiwa.accounts")
 
 
-def too_many_attempts(request: HttpRequest, *, message: str, retry_after: float) -> HttpResponse:
+def too_many_attempts(
+    request: HttpRequest, *, message: str, retry_after: float, offer_reset: bool = False
+) -> HttpResponse:
     """Our page for HTTP 429, with Retry-After in seconds."""
     seconds = max(1, math.ceil(retry_after))
     minutes = math.ceil(seconds / 60)
@@ -28,7 +30,7 @@ def too_many_attempts(request: HttpRequest, *, message: str, retry_after: float)
     response = render(
         request,
         "registration/too_many_attempts.html",
-        {"message": message, "wait": wait},
+        {"message": message, "wait": wait, "offer_reset": offer_reset},
         status=429,
     )
     response["Retry-After"] = str(seconds)
@@ -48,6 +50,7 @@ def lockout_response(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             "is paused for a while."
         ),
         retry_after=settings.AXES_COOLOFF_TIME.total_seconds(),
+        offer_reset=True,
     )
 
 
