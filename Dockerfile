@@ -23,10 +23,12 @@ RUN pip install -r requirements.txt
 
 COPY . .
 
-# Build-time only: settings need a key and hosts to load, not a database or any secret.
+# Build-time only: settings need a key and hosts to load, not a database or any secret
+# (production refuses short keys, so a throwaway random one that signs nothing).
 # ENVIRONMENT=production selects WhiteNoise's CompressedManifestStaticFilesStorage, so the
 # manifest the running app expects is written here. compilemessages must succeed.
-RUN SECRET_KEY=collectstatic-build-only ALLOWED_HOSTS=build.invalid ENVIRONMENT=production \
+RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(64))')" \
+        ALLOWED_HOSTS=build.invalid ENVIRONMENT=production \
         LLM_PROVIDER=demo python manage.py collectstatic --noinput \
     && python manage.py compilemessages --ignore=.venv \
     && mkdir -p /app/media/images \

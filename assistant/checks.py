@@ -313,8 +313,7 @@ def check_search(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1:
         errors.append(
             Error(
-                "SEARCH_MAX_RESPONSE_BYTES must be a positive integer (bytes), "
-                f"not {max_bytes!r}.",
+                f"SEARCH_MAX_RESPONSE_BYTES must be a positive integer (bytes), not {max_bytes!r}.",
                 id="kaiwa.E041",
             )
         )

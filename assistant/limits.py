@@ -10,7 +10,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import F, Sum
 from django.utils import timezone
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 
 from conversations.errors import DomainError
 from conversations.models import Message
@@ -53,40 +54,50 @@ def quota_check(*, user) -> None:
 
 
 def rate_check(*, key: str, rate: str | None) -> None:
-    """Count one attempt against `rate` (DRF syntax, e.g. 10/hour) for `key`; Throttled
-    past the limit. The window opens with the first attempt and lasts the rate's period."""
+    """Count one attempt against `rate` (DRF syntax, e.g. 10/hour) for `key`; Throttled past
+    the limit. The window opens with the first attempt and lasts the rate's period (keys
+    that expire), not aligned to the clock. Sends, sign-ups and password resets use it."""
     if not rate:
         return
     limit, window = ScopedRateThrottle().parse_rate(rate)
     cache_key = f"kaiwa:rate:{key}"
     now = time.time()
-    cache.add(f"{cache_key}:opened", now, timeout=window)
     cache.add(cache_key, 0, timeout=window)
     try:
         count = cache.incr(cache_key)  # atomic on Redis: other processes' attempts count
     except ValueError:  # the window closed between add and incr
         count = 1
         cache.set(cache_key, count, timeout=window)
+    if count == 1:  # the window opens: remember when, for Retry-After
+        cache.set(f"{cache_key}:opened", now, timeout=window)
     if count > limit:
         opened = cache.get(f"{cache_key}:opened", now)
         raise Throttled(retry_after=max(1.0, opened + window - now))
 
 
 def send_rate_check(*, user, scope: str = "chat") -> None:
-    """A fixed-window rate limit for sends that bypass DRF (the WebSocket)."""
+    """Count one send against the user's rate for `scope`; Throttled past the limit.
+
+    The one counter behind every way of sending: the REST and SSE views through
+    SendThrottle, the WebSocket directly.
+    """
     rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(scope)
     rate_check(key=f"{scope}:{user.pk}", rate=rate)
 
 
-class SendThrottle(ScopedRateThrottle):
-    """DRF's scoped throttle per user, for the unsafe methods only (reading is never limited)."""
-
-    @property
-    def THROTTLE_RATES(self):  # noqa: N802 - DRF's attribute name
-        # DRF copies the rates once, at import; read them per request so changes apply.
-        return settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+class SendThrottle(BaseThrottle):
+    """DRF's throttle for the views that send (their `throttle_scope`), per user, unsafe
+    methods only (reading is never limited), on send_rate_check's counter."""
 
     def allow_request(self, request, view) -> bool:
-        if request.method in ("GET", "HEAD", "OPTIONS"):
+        if request.method in SAFE_METHODS:
             return True
-        return super().allow_request(request, view)
+        try:
+            send_rate_check(user=request.user, scope=view.throttle_scope)
+        except Throttled as exc:
+            self.retry_after = exc.retry_after
+            return False
+        return True
+
+    def wait(self) -> float | None:
+        return getattr(self, "retry_after", None)

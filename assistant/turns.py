@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from assistant.limits import quota_check
+from config import json_input
 from conversations.allowed_models import model_for_turn, require_allowed
 from conversations.errors import InvalidInput, TurnInProgress
 from conversations.models import Conversation, Message
@@ -24,12 +25,14 @@ class Turn:
 
 
 def validate_message_text(content: str) -> str:
-    """API.md: 1..MAX_MESSAGE_CHARS characters, not only whitespace."""
+    """API.md: 1..MAX_MESSAGE_CHARS characters, not only whitespace, valid Unicode."""
     if not isinstance(content, str) or not content.strip():
         raise InvalidInput("The message is empty.")
     limit = settings.KAIWA["MAX_MESSAGE_CHARS"]
     if len(content) > limit:
         raise InvalidInput(f"The message is longer than {limit} characters.")
+    if json_input.has_lone_surrogate(content):
+        raise InvalidInput(json_input.LONE_SURROGATE)
     return content
 
 
@@ -46,15 +49,16 @@ def turn_start(
 ) -> Turn:
     """Persist the user's message and a pending reply; refuse a second concurrent turn.
 
-    With a `client_id` already used in this conversation, the earlier turn is returned and
-    nothing new is stored (`created` is False). `model`: the new conversation's model, or
-    this turn's alone in an existing one; it must be one of LLM_MODELS (InvalidInput).
+    With a `client_id` already used in this conversation — or, without a conversation, for
+    a conversation of this user — the earlier turn is returned and nothing new is stored
+    (`created` is False). `model`: the new conversation's model, or this turn's alone in an
+    existing one; it must be one of LLM_MODELS (InvalidInput).
     """
     validate_message_text(content)
     require_allowed(model or "")
     quota_check(user=user)
     try:
-        return _turn_start(
+        return _turn_start_after_recovery(
             user=user,
             content=content,
             conversation=conversation,
@@ -66,12 +70,28 @@ def turn_start(
         )
     except IntegrityError:
         # Two requests with the same client_id raced; the other one won. Return its turn.
-        if conversation is None or client_id is None:
+        if client_id is None:
             raise
-        earlier = _earlier_turn(conversation, client_id)
+        earlier = _earlier_turn_of_client_id(
+            user=user, conversation=conversation, client_id=client_id
+        )
         if earlier is None:
             raise
         return earlier
+
+
+def _turn_start_after_recovery(**arguments) -> Turn:
+    """_turn_start; a conversation busy with a reply whose process died is not stuck: that
+    reply becomes `interrupted` (assistant.recovery) and the start is tried once more."""
+    from assistant.recovery import recover_stale_replies
+
+    try:
+        return _turn_start(**arguments)
+    except TurnInProgress:
+        conversation = arguments["conversation"]
+        if conversation is None or not recover_stale_replies(conversation_id=conversation.pk):
+            raise
+        return _turn_start(**arguments)
 
 
 @transaction.atomic
@@ -85,6 +105,7 @@ def _turn_start(
             model=model or "",
             temperature=temperature,
             max_tokens=max_tokens,
+            client_id=client_id,
         )
     # The row lock serialises turn starts per conversation (SQLite: the IMMEDIATE transaction).
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
@@ -119,6 +140,26 @@ def _turn_start(
         update_fields.append("title")
     conversation.save(update_fields=update_fields)
     return Turn(conversation=conversation, user_message=user_message, reply=reply, created=True)
+
+
+def _earlier_turn_of_client_id(
+    *, user, conversation: Conversation | None, client_id
+) -> Turn | None:
+    """The turn a repeated client_id names. Without a conversation (POST /api/chat/), the
+    client_id names the user's conversation that its first send started (another user's
+    same client_id is theirs, not this one)."""
+    if conversation is None:
+        conversation = Conversation.objects.filter(owner=user, client_id=client_id).first()
+        if conversation is None:
+            return None
+        earlier = _earlier_turn(conversation, client_id)
+        if earlier is None:  # the conversation is there, its first turn was cleared
+            raise InvalidInput(
+                "This client_id started a conversation whose messages were cleared; "
+                "send with a new client_id."
+            )
+        return earlier
+    return _earlier_turn(conversation, client_id)
 
 
 def _earlier_turn(conversation: Conversation, client_id) -> Turn | None:

@@ -38,9 +38,37 @@ _required_in_production("SECRET_KEY")
 _required_in_production("ALLOWED_HOSTS")
 
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+if PRODUCTION and DEBUG:
+    # DEBUG shows settings, source and SQL on every error page: refuse rather than quietly
+    # override, so the environment says what actually runs.
+    raise ImproperlyConfigured("DEBUG must be false (or unset) when ENVIRONMENT=production.")
 SECRET_KEY = env.str(
     "SECRET_KEY", default="django-insecure-kaiwa-development-only-key-do-not-use-in-production"
 )
+# SECRET_KEY's value in .env.example, which a copied file may still hold.
+_PLACEHOLDER_SECRET_KEYS = frozenset({"change-me-to-a-long-random-value"})
+_MIN_SECRET_KEY_CHARS = 50  # as Django's own deploy check (security.W009)
+
+
+def _refuse_weak_secret_key(key: str) -> None:
+    """Production signs sessions and tokens with SECRET_KEY: refuse a guessable one.
+    The messages never include the key."""
+    advice = 'python -c "import secrets; print(secrets.token_urlsafe(64))" makes a good one'
+    if key in _PLACEHOLDER_SECRET_KEYS:
+        problem = "is the placeholder from .env.example"
+    elif key.startswith("django-insecure-"):
+        problem = "starts with 'django-insecure-' (a development key)"
+    elif len(key) < _MIN_SECRET_KEY_CHARS:
+        problem = f"is shorter than {_MIN_SECRET_KEY_CHARS} characters"
+    else:
+        return
+    raise ImproperlyConfigured(
+        f"SECRET_KEY {problem}; ENVIRONMENT=production needs a long random value ({advice})."
+    )
+
+
+if PRODUCTION:
+    _refuse_weak_secret_key(SECRET_KEY)
 # Rotation: the new key goes in SECRET_KEY, the old one in SECRET_KEY_FALLBACKS until the
 # sessions and signed values made with it have expired; then remove it.
 # https://docs.djangoproject.com/en/6.1/ref/settings/#secret-key-fallbacks
@@ -281,6 +309,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
+    # Too deeply nested JSON and lone surrogates are a 400, not a 500 (config.json_input).
+    "DEFAULT_PARSER_CLASSES": [
+        "config.json_input.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -290,10 +324,10 @@ REST_FRAMEWORK = {
     # X-Forwarded-For themselves, which any client can send.
     "NUM_PROXIES": 0,
     # Per-user rates of the endpoints that call a model (assistant.limits.SendThrottle).
+    # `chat` is one bucket for every send: REST, SSE, WebSocket and /api/assistant/.
     "DEFAULT_THROTTLE_RATES": {
         "chat": env.str("THROTTLE_CHAT", default="30/min"),
         "analyze": env.str("THROTTLE_ANALYZE", default="30/min"),
-        "assistant": env.str("THROTTLE_ASSISTANT", default="30/min"),
         "images": env.str("THROTTLE_IMAGES", default="10/min"),
     },
 }

@@ -1,5 +1,7 @@
 """Writes to conversations, messages and notes. Keyword-only, typed, one transaction each."""
 
+import uuid
+
 from django.conf import settings
 from django.db import transaction
 
@@ -24,12 +26,17 @@ def conversation_create(
     model: str = "",
     temperature: float | None = None,
     max_tokens: int | None = None,
+    client_id: uuid.UUID | None = None,
 ) -> Conversation:
     """Create a conversation; the system prompt defaults to LLM_SYSTEM_PROMPT, the model
-    ("" = the default) must be one of LLM_MODELS."""
+    ("" = the default) must be one of LLM_MODELS.
+
+    A `client_id` the owner already used for another conversation raises IntegrityError.
+    """
     require_allowed(model)
     return Conversation.objects.create(
         owner=owner,
+        client_id=client_id,
         title=title,
         system_prompt=settings.LLM_SYSTEM_PROMPT if system_prompt is None else system_prompt,
         model=model,

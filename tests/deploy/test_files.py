@@ -87,6 +87,7 @@ def test_the_production_collectstatic_of_the_image_build_succeeds(tmp_path):
     and the hashed ES modules import each other by their hashed names."""
     import json
     import os
+    import secrets
     import subprocess
     import sys
 
@@ -99,7 +100,7 @@ def test_the_production_collectstatic_of_the_image_build_succeeds(tmp_path):
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")},
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "SECRET_KEY": "collectstatic-build-only",
+        "SECRET_KEY": secrets.token_urlsafe(64),  # as the Dockerfile's build step
         "ALLOWED_HOSTS": "build.invalid",
         "ENVIRONMENT": "production",
         "LLM_PROVIDER": "demo",
