@@ -241,6 +241,8 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+# Failures only: successful logins are not recorded (no growing table of who logged in).
+AXES_DISABLE_ACCESS_LOG = True
 # Password-reset mail through Django 6.1's MAILERS: sent by SMTP in production, or wherever
 # EMAIL_HOST is set (EMAIL_USE_TLS means STARTTLS, usually port 587); otherwise printed on
 # the console. https://docs.djangoproject.com/en/6.1/ref/settings/#mailers
