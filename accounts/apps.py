@@ -7,4 +7,5 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self) -> None:
-        from accounts import openapi  # noqa: F401 - registers the Bearer scheme
+        # Registered here: the checks, the Bearer scheme, and the lock-out log receiver.
+        from accounts import checks, lockout, openapi  # noqa: F401

@@ -93,30 +93,36 @@ def image_quota_take(*, user):
     return day
 
 
+def rate_check(*, key: str, rate: str | None) -> None:
+    """Count one attempt against `rate` (DRF syntax, e.g. 10/hour) for `key`; Throttled past
+    the limit. The window opens with the first attempt and lasts the rate's period (keys
+    that expire), not aligned to the clock. Sends, sign-ups and password resets use it."""
+    if not rate:
+        return
+    limit, window = ScopedRateThrottle().parse_rate(rate)
+    cache_key = f"kaiwa:rate:{key}"
+    now = time.time()
+    cache.add(cache_key, 0, timeout=window)
+    try:
+        count = cache.incr(cache_key)  # atomic on Redis: other processes' attempts count
+    except ValueError:  # the window closed between add and incr
+        count = 1
+        cache.set(cache_key, count, timeout=window)
+    if count == 1:  # the window opens: remember when, for Retry-After
+        cache.set(f"{cache_key}:opened", now, timeout=window)
+    if count > limit:
+        opened = cache.get(f"{cache_key}:opened", now)
+        raise Throttled(retry_after=max(1.0, opened + window - now))
+
+
 def send_rate_check(*, user, scope: str = "chat") -> None:
     """Count one send against the user's rate for `scope`; Throttled past the limit.
 
     The one counter behind every way of sending: the REST and SSE views through
-    SendThrottle, the WebSocket directly. Its window opens with the first send and lasts the
-    rate's period (keys that expire), not aligned to the clock.
+    SendThrottle, the WebSocket directly.
     """
     rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(scope)
-    if not rate:
-        return
-    limit, window = ScopedRateThrottle().parse_rate(rate)
-    key = f"kaiwa:rate:{scope}:{user.pk}"
-    now = time.time()
-    cache.add(key, 0, timeout=window)
-    try:
-        count = cache.incr(key)  # atomic on Redis: concurrent sends in other processes count
-    except ValueError:  # the window closed between add and incr
-        count = 1
-        cache.set(key, count, timeout=window)
-    if count == 1:  # the window opens: remember when, for Retry-After
-        cache.set(f"{key}:opened", now, timeout=window)
-    if count > limit:
-        opened = cache.get(f"{key}:opened", now)
-        raise Throttled(retry_after=max(1.0, opened + window - now))
+    rate_check(key=f"{scope}:{user.pk}", rate=rate)
 
 
 class SendThrottle(BaseThrottle):

@@ -7,6 +7,7 @@ contract for their names and defaults.
 import ipaddress
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -89,6 +90,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI from our own static files, not a CDN
     "channels",
     "health_check",
+    "axes",  # login lock-out (accounts: "Who gets in")
     "accounts",
     "conversations",
     "assistant",
@@ -107,6 +109,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into our 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -207,6 +211,60 @@ if not PRODUCTION and env.bool("KAIWA_TESTS_FAST_PASSWORD_HASHER", default=False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Who gets in: sign-up, invitations, password reset, login lock-out -------------------
+# open: anyone may sign up; invite: only with a staff-made invitation link; closed: no
+# sign-up at all. An unknown value is reported by `manage.py check` (accounts.E001).
+SIGNUP_MODE = env.str("SIGNUP_MODE", default="closed" if PRODUCTION else "open").strip().lower()
+INVITE_TTL_DAYS = env.int("INVITE_TTL_DAYS", default=7)
+# Sign-up and password-reset attempts (DRF rate syntax), counted in the cache per client IP,
+# and password-reset requests per e-mail address too (assistant.limits.rate_check).
+THROTTLE_SIGNUP = env.str("THROTTLE_SIGNUP", default="10/hour")
+THROTTLE_PASSWORD_RESET = env.str("THROTTLE_PASSWORD_RESET", default="10/hour")
+THROTTLE_PASSWORD_RESET_EMAIL = env.str("THROTTLE_PASSWORD_RESET_EMAIL", default="3/hour")
+# django-axes checks every login (site and admin) first; ModelBackend then authenticates.
+# https://django-axes.readthedocs.io/en/latest/2_installation.html
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins are kept in the database, so every process and replica shares the count.
+# A username, or a client IP, with AXES_FAILURE_LIMIT failures is locked out for
+# AXES_COOLOFF_MINUTES. The client IP is REMOTE_ADDR: the peer, or behind one of
+# TRUSTED_PROXIES the client it names (config/proxy_headers.py), as for every throttle.
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+# Failures only: successful logins are not recorded (no growing table of who logged in).
+AXES_DISABLE_ACCESS_LOG = True
+# Password-reset mail through Django 6.1's MAILERS: sent by SMTP in production, or wherever
+# EMAIL_HOST is set (EMAIL_USE_TLS means STARTTLS, usually port 587); otherwise printed on
+# the console. https://docs.djangoproject.com/en/6.1/ref/settings/#mailers
+if PRODUCTION or env.str("EMAIL_HOST", default=""):
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": env.str("EMAIL_HOST", default="localhost"),
+                "port": env.int("EMAIL_PORT", default=587),
+                "username": env.str("EMAIL_HOST_USER", default=""),
+                "password": env.str("EMAIL_HOST_PASSWORD", default=""),
+                "use_tls": env.bool("EMAIL_USE_TLS", default=True),
+                "timeout": env.int("EMAIL_TIMEOUT", default=10),
+            },
+        }
+    }
+else:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Kaiwa <noreply@localhost>")
+# Password-reset links stay valid this long (Django's default is three days).
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60)
 
 # --- i18n: Japanese first, English second ----------------------------------------------
 LANGUAGE_CODE = "ja"
@@ -324,6 +382,7 @@ LOGGING = {
         "httpx2": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        "axes.apps": {"level": "WARNING"},  # its start-up banner, once per process
     },
 }
 
