@@ -23,10 +23,12 @@ RUN pip install -r requirements.txt
 
 COPY . .
 
-# Build-time only: settings need a key and hosts to load, not a database or any secret.
+# Build-time only: settings need a key and hosts to load, not a database or any secret
+# (production refuses short keys, so a throwaway random one that signs nothing).
 # ENVIRONMENT=production selects WhiteNoise's CompressedManifestStaticFilesStorage, so the
 # manifest the running app expects is written here. compilemessages must succeed.
-RUN SECRET_KEY=collectstatic-build-only ALLOWED_HOSTS=build.invalid ENVIRONMENT=production \
+RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(64))')" \
+        ALLOWED_HOSTS=build.invalid ENVIRONMENT=production \
         LLM_PROVIDER=demo python manage.py collectstatic --noinput \
     && python manage.py compilemessages --ignore=.venv \
     && mkdir -p /app/media/images \
@@ -41,9 +43,9 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "deploy/healthcheck.py"]
 
-# --proxy-headers: the client address and scheme come from the proxy's X-Forwarded-For /
-# X-Forwarded-Proto (the proxy must overwrite them, never pass a client's through).
+# No --proxy-headers: daphne would believe X-Forwarded-For from any peer. Kaiwa believes it
+# only from TRUSTED_PROXIES (config/proxy_headers.py); X-Forwarded-Proto: USE_X_FORWARDED_PROTO.
 # Migrations are not run here: several replicas start at once; `manage.py migrate` runs
 # once before them (the compose file's `migrate` service).
 # daphne sets no HTTP timeout by default, which event streams of long replies need.
-CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "--proxy-headers", "config.asgi:application"]
+CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "config.asgi:application"]

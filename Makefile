@@ -52,7 +52,7 @@ messages: $(VENV)/.installed-runtime
 superuser: migrate
 	$(PY) manage.py createsuperuser
 
-## Relay benchmark (README "Benchmark"): 1 process, SQLite. BENCH_ARGS="--matrix" adds
+## Relay benchmark (docs/benchmark.md): 1 process, SQLite. BENCH_ARGS="--matrix" adds
 ## PostgreSQL + Redis with 1 and 2 processes (127.0.0.1:5432 and :6379). Results: bench/results/.
 bench: $(VENV)/.installed-runtime
 	$(PY) -m bench $(BENCH_ARGS)

@@ -7,5 +7,6 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self) -> None:
-        # openapi registers the Bearer scheme; revocation connects its signal receivers.
-        from accounts import openapi, revocation  # noqa: F401
+        # Registered here: the checks, the Bearer scheme, the lock-out log receiver and the
+        # receivers that end open sockets and streams with their credentials (revocation).
+        from accounts import checks, lockout, openapi, revocation  # noqa: F401

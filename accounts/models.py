@@ -1,9 +1,11 @@
 """Personal API tokens. Only a SHA-512 digest is stored (django-rest-knox)."""
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from knox.models import AbstractAuthToken
 
@@ -45,3 +47,56 @@ class UserQuota(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.daily_token_limit}"
+
+
+def invite_default_expiry():
+    """Now plus INVITE_TTL_DAYS: the expiry a new invitation gets unless staff change it."""
+    return timezone.now() + timedelta(days=settings.INVITE_TTL_DAYS)
+
+
+class InviteQuerySet(models.QuerySet):
+    def usable(self, *, now=None):
+        """Invitations that can still be used: not used and not expired."""
+        return self.filter(used_at__isnull=True, expires_at__gt=now or timezone.now())
+
+
+class Invite(models.Model):
+    """A single-use, expiring sign-up invitation (SIGNUP_MODE=invite), made by staff.
+
+    Only a SHA-256 digest of the token is stored; the link is shown once, when it is made.
+    """
+
+    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    note = models.CharField(
+        _("note"), max_length=200, blank=True, help_text=_("For whom, or why (staff only).")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="invites_created",
+        verbose_name=_("created by"),
+        editable=False,
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"), default=invite_default_expiry)
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True, editable=False)
+    used_by = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="invite",
+        verbose_name=_("used by"),
+        editable=False,
+    )
+
+    objects = InviteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+
+    def __str__(self) -> str:
+        return self.note or f"#{self.pk}"

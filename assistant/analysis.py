@@ -1,8 +1,7 @@
 """Text analysis (POST /api/analyze/): one model call forced to call analyze_text.
 
-Stateless: nothing is stored; the model call is logged (with its token usage) by the
-backend's call log like every other. Its tokens are therefore not counted in the daily
-quota (which sums stored messages), but a user whose quota is used up is refused here too.
+Stateless: no conversation is stored. The call is charged to the usage ledger (kind
+analyze) and so counts against the daily token quota, which refuses it when used up.
 """
 
 import json
@@ -14,10 +13,13 @@ from asgiref.sync import sync_to_async
 
 from assistant.backends import get_backend
 from assistant.backends.base import ChatOptions
+from assistant.context import estimate_messages_tokens, estimate_tokens
 from assistant.errors import UpstreamError
 from assistant.limits import quota_check
 from assistant.tools import analyze_text
 from assistant.turns import validate_message_text
+from usage.models import UsageKind
+from usage.services import usage_record
 
 SYSTEM_PROMPT = "あなたはテキスト分析の専門家です。"
 # Low temperature: the same text should get the same analysis.
@@ -41,17 +43,30 @@ async def text_analyze(*, user: Any, text: str) -> TextAnalysis:
     validate_message_text(text)
     await sync_to_async(quota_check)(user=user)
     tool = analyze_text.TOOL
+    messages = [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": f"以下のテキストを分析してください:\n\n{text}"},
+    ]
     completion = await get_backend().complete_chat(
-        messages=[
-            {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": f"以下のテキストを分析してください:\n\n{text}"},
-        ],
+        messages=messages,
         options=ChatOptions(
             temperature=TEMPERATURE,
             max_tokens=MAX_TOKENS,
             tools=[tool.spec()],
             tool_choice={"type": "function", "function": {"name": tool.name}},
         ),
+    )
+    # Charged whatever the answer: the provider has been paid for it.
+    usage = completion.usage
+    await sync_to_async(usage_record)(
+        user=user,
+        kind=UsageKind.ANALYZE,
+        model=completion.model,
+        prompt_tokens=usage.prompt_tokens if usage else estimate_messages_tokens(messages),
+        completion_tokens=usage.completion_tokens
+        if usage
+        else estimate_tokens("".join(c.arguments for c in completion.tool_calls)),
+        estimated=usage is None,
     )
     call = next((c for c in completion.tool_calls if c.name == tool.name), None)
     if call is None:

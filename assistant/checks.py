@@ -212,6 +212,30 @@ def check_llm_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
     return []
 
 
+@register(TAG)
+def check_llm_models(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """LLM_MODELS must be comma-separated `id` or `id=Label` entries."""
+    from conversations.allowed_models import parse_llm_models
+
+    raw = getattr(settings, "LLM_MODELS", "")
+    if not isinstance(raw, str):
+        return [Error(f"LLM_MODELS must be text, not {raw!r}.", id="kaiwa.E040")]
+    if not raw.strip():
+        return []  # unset: the provider's own model
+    try:
+        parse_llm_models(raw)
+    except ValueError as exc:
+        return [
+            Error(
+                f"LLM_MODELS is malformed: {exc}.",
+                hint="Comma-separated model ids, each optionally with a label, the default "
+                "first: gpt-4o-mini=GPT-4o mini,gpt-4o=GPT-4o (Azure: deployment names).",
+                id="kaiwa.E040",
+            )
+        ]
+    return []
+
+
 def _format(messages: Iterable[CheckMessage]) -> str:
     return "\n".join(str(message) for message in messages)
 
@@ -285,6 +309,14 @@ def check_search(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         if not (isinstance(value, str) and _is_http_url(value)):
             errors.append(Error(f"{name} is not a valid http(s) URL: {value!r}.", id="kaiwa.E024"))
     errors += _positive_seconds("SEARCH_TIMEOUT", 10, "kaiwa.E025")
+    max_bytes = getattr(settings, "SEARCH_MAX_RESPONSE_BYTES", 1)
+    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1:
+        errors.append(
+            Error(
+                f"SEARCH_MAX_RESPONSE_BYTES must be a positive integer (bytes), not {max_bytes!r}.",
+                id="kaiwa.E041",
+            )
+        )
     if not errors:
         from assistant.search import build_search_backend
 

@@ -20,6 +20,7 @@ from assistant.limits import send_rate_check
 from assistant.replay import closing_events, reply_if_finished
 from assistant.runner import LoadedTurn, load_started_turn, spawn_turn
 from assistant.turns import Turn, turn_start, turn_stop
+from config import json_input
 from conversations.api.serializers import MessageOutputSerializer
 from conversations.errors import DomainError, InvalidInput
 from conversations.models import Conversation
@@ -86,9 +87,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_TOO_BIG)
             return
         try:
-            command = json.loads(raw)
-        except ValueError:
-            await self._send_error("invalid", "The frame is not valid JSON.")
+            command = json_input.loads(raw)
+        except json_input.UnreadableJSON as exc:
+            await self._send_error("invalid", str(exc))
             return
         kind = command.get("type") if isinstance(command, dict) else None
         try:

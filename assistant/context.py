@@ -12,7 +12,7 @@ from django.conf import settings
 from assistant.backends.base import ChatMessage
 from conversations.models import Message
 
-_PER_MESSAGE_OVERHEAD = 4
+MESSAGE_OVERHEAD_TOKENS = 4  # role and framing of each message
 
 
 def estimate_tokens(text: str) -> int:
@@ -22,11 +22,16 @@ def estimate_tokens(text: str) -> int:
 
 
 def _message_tokens(message: ChatMessage) -> int:
-    tokens = _PER_MESSAGE_OVERHEAD + estimate_tokens(message.get("content") or "")
+    tokens = MESSAGE_OVERHEAD_TOKENS + estimate_tokens(message.get("content") or "")
     for call in message.get("tool_calls") or ():
         fn = call.get("function", {})
         tokens += estimate_tokens(fn.get("name", "")) + estimate_tokens(fn.get("arguments", ""))
     return tokens
+
+
+def estimate_messages_tokens(messages: Sequence[ChatMessage]) -> int:
+    """The local estimate of a request's messages (what a model call's prompt costs)."""
+    return sum(_message_tokens(m) for m in messages)
 
 
 def to_chat_message(message: Message) -> ChatMessage:

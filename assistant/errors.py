@@ -9,6 +9,9 @@ class LLMError(DomainError):
     code = "upstream_error"
     status = 502
     default_detail = "The language model provider returned an error."
+    # The provider's token figures when it sent them before failing (a streamed usage chunk),
+    # so the call is charged what it used: an assistant.backends.base.Usage, or None.
+    usage = None
 
 
 class UpstreamError(LLMError):

@@ -5,33 +5,39 @@ immediately — with an overall timeout, a size cap enforced while reading (what
 Content-Length says) and a check that the bytes are PNG, JPEG or WebP. Images are served
 only by our owner-only view; the provider's URL is never stored or shown.
 
-SSRF: the download URL comes from the configured image provider's answer, not from users
-or the model, so it is trusted as far as that provider is. Only http(s) is accepted and
-redirects are not followed; a compromised or hostile provider (or OPENAI_BASE_URL pointing
-at one) could still make this server fetch a URL of its choosing, and the response body
-would be refused unless it is an image.
+SSRF: the download URL comes from the image provider's answer, so a hostile or compromised
+provider chooses it. Only http(s) is accepted, the host must resolve to public addresses only
+and the connection goes to the address that was checked (assistant/safe_download.py;
+IMAGE_DOWNLOAD_ALLOW_PRIVATE lifts this for a local image server), and a redirect is an
+error, never followed. Whatever answers, the body is refused unless it is an image.
 """
 
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 
 from assistant.backends import get_backend
+from assistant.backends.base import GeneratedImageData
 from assistant.db import in_db_thread
 from assistant.errors import UpstreamError, UpstreamTimeout
-from assistant.limits import quota_check
+from assistant.limits import image_quota_take, quota_check
 from assistant.models import IMAGE_CONTENT_TYPES, GeneratedImage
+from assistant.safe_download import AddressRefused, PublicAddressTransport
 from conversations.errors import InvalidInput
 from conversations.models import Message
+from usage.models import UsageKind
+from usage.services import image_give_back, usage_record
 
 logger = logging.getLogger("kaiwa.images")
 
@@ -94,13 +100,24 @@ async def download_image(url: str) -> bytes:
     try:
         try:
             async with asyncio.timeout(timeout):
-                async with httpx2.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+                transport = PublicAddressTransport(
+                    allow_private=bool(settings.IMAGE_DOWNLOAD_ALLOW_PRIVATE)
+                )
+                async with httpx2.AsyncClient(
+                    timeout=timeout, follow_redirects=False, transport=transport
+                ) as client:
                     # identity: the cap counts the bytes on the wire, never a decompressed bomb.
                     headers = {
                         "Accept": ", ".join(IMAGE_CONTENT_TYPES),
                         "Accept-Encoding": "identity",
                     }
                     async with client.stream("GET", url, headers=headers) as response:
+                        if response.is_redirect:
+                            outcome = "redirect"
+                            raise UpstreamError(
+                                "The image provider answered the download with a redirect "
+                                f"(HTTP {response.status_code}); redirects are not followed."
+                            )
                         if response.status_code != 200:
                             outcome = f"http_{response.status_code}"
                             raise UpstreamError(
@@ -124,6 +141,12 @@ async def download_image(url: str) -> bytes:
                 f"The generated image could not be downloaded within {timeout:g} s "
                 "(IMAGE_DOWNLOAD_TIMEOUT)."
             ) from None
+        except AddressRefused:
+            outcome = "refused_address"
+            raise UpstreamError(
+                "The generated image's URL points to an address that is not public; it was "
+                "not downloaded (IMAGE_DOWNLOAD_ALLOW_PRIVATE allows private addresses)."
+            ) from None
         except httpx2.HTTPError:
             outcome = "unavailable"
             raise UpstreamError(
@@ -144,10 +167,21 @@ async def download_image(url: str) -> bytes:
         )
 
 
-async def image_fetch(*, prompt: str, size: str) -> FetchedImage:
-    """Generate one image and return its checked bytes (no database access)."""
+async def image_fetch(
+    *,
+    prompt: str,
+    size: str,
+    spent: Callable[[GeneratedImageData], Awaitable[None]] | None = None,
+) -> FetchedImage:
+    """Generate one image and return its checked bytes (no database access itself).
+
+    `spent` is awaited as soon as the provider has made the image (and charged for it),
+    before the bytes are downloaded and checked.
+    """
     validate_image_request(prompt=prompt, size=size)
     generated = await get_backend().generate_image(prompt=prompt, size=size)
+    if spent is not None:
+        await spent(generated)
     if generated.b64_bytes is not None:
         data = generated.b64_bytes
         if len(data) > settings.IMAGE_MAX_BYTES:
@@ -203,13 +237,49 @@ def image_store(
     return image
 
 
+@dataclass(slots=True)
+class _ImageAllowance:
+    """One image counted against DAILY_IMAGE_QUOTA before the provider is asked.
+
+    Once the provider has made the image it is spent: recorded in the ledger (kind image)
+    and kept counted even if its download or check fails. Otherwise it is given back.
+    """
+
+    user: Any
+    day: date
+    # How the async fetch reaches the database: back on the caller's thread for sync
+    # callers (sync_to_async, thread-sensitive), the turn database threads in a turn.
+    in_db: Callable = sync_to_async
+    spent: bool = False
+
+    async def record(self, generated: GeneratedImageData) -> None:
+        self.spent = True
+        usage = generated.usage
+        await self.in_db(usage_record)(
+            user=self.user,
+            kind=UsageKind.IMAGE,
+            model=generated.model,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            day=self.day,
+        )
+
+    def close(self) -> None:
+        if not self.spent:
+            image_give_back(user=self.user, day=self.day)
+
+
 def image_generate(
     *, user: Any, prompt: str, size: str, source_message: Message | None = None
 ) -> GeneratedImage:
     """Generate, check and store one image for `user` (sync callers: views)."""
     validate_image_request(prompt=prompt, size=size)
     quota_check(user=user)
-    fetched = async_to_sync(image_fetch)(prompt=prompt, size=size)
+    allowance = _ImageAllowance(user=user, day=image_quota_take(user=user))
+    try:
+        fetched = async_to_sync(image_fetch)(prompt=prompt, size=size, spent=allowance.record)
+    finally:
+        allowance.close()
     return image_store(
         user=user, prompt=prompt, size=size, fetched=fetched, source_message=source_message
     )
@@ -218,8 +288,15 @@ def image_generate(
 async def aimage_generate(
     *, user: Any, prompt: str, size: str, source_message: Message | None = None
 ) -> GeneratedImage:
-    """`image_generate` for async callers (the generate_image tool inside a turn)."""
-    fetched = await image_fetch(prompt=prompt, size=size)
+    """`image_generate` for async callers (the generate_image tool inside a turn, whose
+    tokens the turn has reserved: only the image quota is checked here)."""
+    validate_image_request(prompt=prompt, size=size)
+    day = await in_db_thread(image_quota_take)(user=user)
+    allowance = _ImageAllowance(user=user, day=day, in_db=in_db_thread)
+    try:
+        fetched = await image_fetch(prompt=prompt, size=size, spent=allowance.record)
+    finally:
+        await in_db_thread(allowance.close)()
     return await in_db_thread(image_store)(
         user=user, prompt=prompt, size=size, fetched=fetched, source_message=source_message
     )

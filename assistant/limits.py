@@ -1,6 +1,8 @@
-"""Our own limits, checked before any model call: a daily token quota and a send rate.
+"""Our own limits, checked before any model call: daily token and image quotas, a send rate.
 
-Both answer 429 with code `throttled` (API.md) and a Retry-After.
+All answer 429 with code `throttled` (API.md) and a Retry-After. The quotas read the usage
+ledger's one DailyUsage row of the user's day (usage.models), never the messages: deleting
+or clearing conversations gives nothing back.
 """
 
 import time
@@ -8,12 +10,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import F, Sum
 from django.utils import timezone
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 
 from conversations.errors import DomainError
-from conversations.models import Message
+from usage.models import DailyUsage
+from usage.services import image_take, usage_day, usage_reserve
 
 
 class Throttled(DomainError):
@@ -35,46 +38,106 @@ def daily_token_limit(user) -> int:
 
 
 def tokens_used_today(user) -> int:
-    used = Message.objects.filter(
-        conversation__owner=user, created_at__gte=_start_of_today()
-    ).aggregate(total=Sum(F("prompt_tokens") + F("completion_tokens")))["total"]
-    return used or 0
+    """Tokens charged today plus those reserved by the user's running turns."""
+    row = (
+        DailyUsage.objects.filter(user=user, day=usage_day())
+        .values_list("tokens", "reserved_tokens")
+        .first()
+    )
+    return sum(row) if row else 0
+
+
+def _seconds_to_midnight() -> float:
+    midnight = _start_of_today() + timedelta(days=1)
+    return (midnight - timezone.localtime()).total_seconds()
+
+
+def _token_quota_used_up(limit: int) -> Throttled:
+    return Throttled(
+        f"The daily token quota ({limit} tokens) is used up; it resets at midnight.",
+        retry_after=_seconds_to_midnight(),
+    )
 
 
 def quota_check(*, user) -> None:
     """Refuse a model call when the user's tokens today reached their daily quota."""
     limit = daily_token_limit(user)
     if limit and tokens_used_today(user) >= limit:
-        midnight = _start_of_today() + timedelta(days=1)
+        raise _token_quota_used_up(limit)
+
+
+def quota_reserve(*, user, reply_id, tokens: int) -> None:
+    """Reserve a turn's estimated tokens, or refuse it when the quota is used up.
+
+    Called inside the turn's start transaction: the reservation is stored with the turn or
+    not at all. Charged + reserved counts, so concurrent turns together overshoot the quota
+    by one turn's worth at most.
+    """
+    limit = daily_token_limit(user)
+    if not usage_reserve(user=user, message_id=reply_id, tokens=tokens, limit=limit):
+        raise _token_quota_used_up(limit)
+
+
+def image_quota_take(*, user):
+    """Count one image against DAILY_IMAGE_QUOTA (0 = unlimited); the day it counts on.
+
+    Raises Throttled when the day's images are used up.
+    """
+    limit = settings.DAILY_IMAGE_QUOTA
+    day = image_take(user=user, limit=limit)
+    if day is None:
         raise Throttled(
-            f"The daily token quota ({limit} tokens) is used up; it resets at midnight.",
-            retry_after=(midnight - timezone.localtime()).total_seconds(),
+            f"The daily image quota ({limit} images) is used up; it resets at midnight.",
+            retry_after=_seconds_to_midnight(),
         )
+    return day
 
 
-def send_rate_check(*, user, scope: str = "chat") -> None:
-    """A fixed-window rate limit for sends that bypass DRF (the WebSocket)."""
-    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(scope)
+def rate_check(*, key: str, rate: str | None) -> None:
+    """Count one attempt against `rate` (DRF syntax, e.g. 10/hour) for `key`; Throttled past
+    the limit. The window opens with the first attempt and lasts the rate's period (keys
+    that expire), not aligned to the clock. Sends, sign-ups and password resets use it."""
     if not rate:
         return
     limit, window = ScopedRateThrottle().parse_rate(rate)
+    cache_key = f"kaiwa:rate:{key}"
     now = time.time()
-    bucket = int(now // window)
-    key = f"kaiwa:rate:{scope}:{user.pk}:{bucket}"
-    cache.add(key, 0, timeout=window + 1)
-    if cache.incr(key) > limit:
-        raise Throttled(retry_after=window - (now % window))
+    cache.add(cache_key, 0, timeout=window)
+    try:
+        count = cache.incr(cache_key)  # atomic on Redis: other processes' attempts count
+    except ValueError:  # the window closed between add and incr
+        count = 1
+        cache.set(cache_key, count, timeout=window)
+    if count == 1:  # the window opens: remember when, for Retry-After
+        cache.set(f"{cache_key}:opened", now, timeout=window)
+    if count > limit:
+        opened = cache.get(f"{cache_key}:opened", now)
+        raise Throttled(retry_after=max(1.0, opened + window - now))
 
 
-class SendThrottle(ScopedRateThrottle):
-    """DRF's scoped throttle per user, for the unsafe methods only (reading is never limited)."""
+def send_rate_check(*, user, scope: str = "chat") -> None:
+    """Count one send against the user's rate for `scope`; Throttled past the limit.
 
-    @property
-    def THROTTLE_RATES(self):  # noqa: N802 - DRF's attribute name
-        # DRF copies the rates once, at import; read them per request so changes apply.
-        return settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    The one counter behind every way of sending: the REST and SSE views through
+    SendThrottle, the WebSocket directly.
+    """
+    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(scope)
+    rate_check(key=f"{scope}:{user.pk}", rate=rate)
+
+
+class SendThrottle(BaseThrottle):
+    """DRF's throttle for the views that send (their `throttle_scope`), per user, unsafe
+    methods only (reading is never limited), on send_rate_check's counter."""
 
     def allow_request(self, request, view) -> bool:
-        if request.method in ("GET", "HEAD", "OPTIONS"):
+        if request.method in SAFE_METHODS:
             return True
-        return super().allow_request(request, view)
+        try:
+            send_rate_check(user=request.user, scope=view.throttle_scope)
+        except Throttled as exc:
+            self.retry_after = exc.retry_after
+            return False
+        return True
+
+    def wait(self) -> float | None:
+        return getattr(self, "retry_after", None)

@@ -18,7 +18,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from assistant import live
+from assistant.context import build_context, estimate_messages_tokens, estimate_tokens
 from conversations.models import Conversation, Message
+from usage.models import UsageKind
+from usage.services import usage_record, usage_release
 
 logger = logging.getLogger("kaiwa.turns")
 
@@ -54,12 +57,48 @@ def recover_stale_replies(*, conversation_id=None, message_id=None) -> int:
 
 
 def _mark_interrupted(ids: list) -> int:
-    Message.objects.filter(pk__in=ids, status__in=_UNFINISHED).update(
-        status=Message.Status.INTERRUPTED,
-        error_code="interrupted",
-        error_text="The server stopped while this reply was being generated.",
-        heartbeat_at=None,
-        updated_at=timezone.now(),
+    replies = Message.objects.select_related("conversation", "conversation__owner").filter(
+        pk__in=ids, status__in=_UNFINISHED
     )
+    for reply in replies:
+        marked = Message.objects.filter(pk=reply.pk, status__in=_UNFINISHED).update(
+            status=Message.Status.INTERRUPTED,
+            error_code="interrupted",
+            error_text="The server stopped while this reply was being generated.",
+            heartbeat_at=None,
+            updated_at=timezone.now(),
+        )
+        if marked:  # not meanwhile finished or recovered by another process
+            _settle_interrupted(reply)
     Conversation.objects.filter(active_turn_id__in=ids).update(active_turn=None)
     return len(ids)
+
+
+def _settle_interrupted(reply: Message) -> None:
+    """Release the dead turn's reservation and charge its last model call, estimated.
+
+    The runner died with the provider's figures of that call, if any, so the call is
+    charged the local estimate of its context and of the partial reply it left. Earlier
+    tool rounds of the turn were charged when they were stored.
+    """
+    usage_release(message_id=reply.pk)
+    conversation = reply.conversation
+    history = conversation.messages.exclude(pk=reply.pk).order_by("created_at", "id")
+    context = build_context(system_prompt=conversation.system_prompt, history=list(history))
+    usage_record(
+        user=conversation.owner,
+        kind=UsageKind.CHAT,
+        model=reply.model or conversation.model or _default_model(),
+        prompt_tokens=estimate_messages_tokens(context),
+        completion_tokens=estimate_tokens(reply.content),
+        estimated=True,
+    )
+
+
+def _default_model() -> str:
+    from assistant.backends import get_backend
+
+    try:
+        return get_backend().info.default_model
+    except Exception:  # no usable backend configured: the call is recorded without a model
+        return ""

@@ -29,13 +29,16 @@ from assistant.backends.base import (
     ToolCallsRequested,
     Usage,
 )
-from assistant.context import build_context
+from assistant.context import build_context, estimate_messages_tokens, estimate_tokens
 from assistant.db import in_db_thread
 from assistant.errors import LLMError, UpstreamError
 from assistant.tools import registry
 from assistant.turns import Turn
+from conversations.allowed_models import model_for_turn
 from conversations.models import Conversation, Message
 from conversations.rendering import render_markdown
+from usage.models import UsageKind
+from usage.services import usage_record, usage_release
 
 logger = logging.getLogger("kaiwa.turns")
 
@@ -47,12 +50,23 @@ class TurnOverrides:
     system_prompt: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    model: str | None = None  # one of LLM_MODELS, checked by the caller
 
 
 @dataclass(slots=True)
 class TurnOutcome:
     status: str
     error: LLMError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _RoundCharge:
+    """What one model round spent, for the ledger."""
+
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    estimated: bool
 
 
 @dataclass(slots=True)
@@ -64,6 +78,9 @@ class _Accumulated:
     finish_reason: str = ""
     model: str = ""
     tools_used: bool = False
+    tool_calls: int = 0  # executed in this turn (LLM_MAX_TOOL_CALLS_PER_TURN)
+    # Rounds not yet written to the ledger (by the next tool round's or the reply's store).
+    charges: list[_RoundCharge] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -75,6 +92,35 @@ class _Accumulated:
             self.has_usage = True
             self.prompt_tokens += usage.prompt_tokens
             self.completion_tokens += usage.completion_tokens
+
+    def charge_round(
+        self, *, model: str, usage: Usage | None, sent: list[dict[str, Any]], received: str
+    ) -> None:
+        """Charge a round the provider's figures, or the local estimate of what went both
+        ways when it sent none (a stop, a failure mid-stream, a server without usage)."""
+        if usage is not None:
+            charge = _RoundCharge(model, usage.prompt_tokens, usage.completion_tokens, False)
+        else:
+            charge = _RoundCharge(
+                model, estimate_messages_tokens(sent), estimate_tokens(received), True
+            )
+        self.charges.append(charge)
+
+    def take_charges(self) -> list[_RoundCharge]:
+        charges, self.charges = self.charges, []
+        return charges
+
+
+def _record_charges(*, user, charges: list[_RoundCharge]) -> None:
+    for charge in charges:
+        usage_record(
+            user=user,
+            kind=UsageKind.CHAT,
+            model=charge.model,
+            prompt_tokens=charge.prompt_tokens,
+            completion_tokens=charge.completion_tokens,
+            estimated=charge.estimated,
+        )
 
 
 # Strong references to running turns: asyncio keeps only weak ones.
@@ -262,9 +308,14 @@ def _load(reply_id, overrides: TurnOverrides | None) -> LoadedTurn | None:
 
 @in_db_thread
 def _db_store_tool_round(
-    *, conversation: Conversation, outcomes: list[registry.ToolOutcome]
+    *,
+    conversation: Conversation,
+    outcomes: list[registry.ToolOutcome],
+    user,
+    charges: list[_RoundCharge],
 ) -> None:
     with transaction.atomic():
+        _record_charges(user=user, charges=charges)
         Message.objects.create(
             conversation=conversation,
             role=Message.Role.ASSISTANT,
@@ -291,9 +342,14 @@ def _db_finish(
     status: str,
     acc: _Accumulated,
     latency_ms: int,
+    user,
+    charges: list[_RoundCharge],
     error: LLMError | None = None,
 ) -> Message:
     with transaction.atomic():
+        # Settle: the turn's reservation goes, what it spent stays.
+        _record_charges(user=user, charges=charges)
+        usage_release(message_id=reply_id)
         fields: dict[str, Any] = {
             "content": acc.content,
             "status": status,
@@ -392,6 +448,8 @@ async def _run_turn(
         status=status,
         acc=acc,
         latency_ms=latency_ms,
+        user=loaded.user,
+        charges=acc.take_charges(),
         error=error,
     )
     if error is not None:
@@ -435,7 +493,8 @@ async def _generate(
     backend = get_backend()
     specs = registry.available_specs()
     options = ChatOptions(
-        model=conversation.model or None,
+        # A model no longer in LLM_MODELS falls back to the default one.
+        model=model_for_turn((overrides and overrides.model) or conversation.model),
         temperature=_first_set(
             overrides and overrides.temperature,
             conversation.temperature,
@@ -466,26 +525,55 @@ async def _generate(
             )
         round_text: list[str] = []
         calls: tuple[ToolCall, ...] = ()
-        async for event in backend.stream_chat(messages=messages, options=options):
-            if isinstance(event, TextDelta):
-                if event.text:
-                    if not acc.text:
-                        metrics.TIME_TO_FIRST_TOKEN.observe(time.monotonic() - acc.started)
-                    round_text.append(event.text)
-                    acc.text.append(event.text)
-                    await coalescer.add(event.text)
-            elif isinstance(event, ToolCallsRequested):
-                calls = event.calls
-            elif isinstance(event, StreamEnd):
-                acc.add_usage(event.usage)
-                acc.finish_reason = event.finish_reason
-                acc.model = event.model or acc.model
+        end: StreamEnd | None = None
+        try:
+            async for event in backend.stream_chat(messages=messages, options=options):
+                if isinstance(event, TextDelta):
+                    if event.text:
+                        if not acc.text:
+                            metrics.TIME_TO_FIRST_TOKEN.observe(time.monotonic() - acc.started)
+                        round_text.append(event.text)
+                        acc.text.append(event.text)
+                        await coalescer.add(event.text)
+                elif isinstance(event, ToolCallsRequested):
+                    calls = event.calls
+                elif isinstance(event, StreamEnd):
+                    end = event
+                    acc.add_usage(event.usage)
+                    acc.finish_reason = event.finish_reason
+                    acc.model = event.model or acc.model
+        except BaseException as exc:
+            # Stopped or failed mid-round: charged what it used, the provider's figures if
+            # the failure carried them, else the estimate. A failure with neither figures
+            # nor text is not charged (the provider answered an error, or never answered);
+            # a stop always is (the provider was working on it).
+            usage = getattr(exc, "usage", None)
+            acc.add_usage(usage)
+            if usage is not None or round_text or isinstance(exc, asyncio.CancelledError):
+                acc.charge_round(
+                    model=options.model or backend.info.default_model,
+                    usage=usage,
+                    sent=messages,
+                    received="".join(round_text),
+                )
+            raise
+        acc.charge_round(
+            model=(end and end.model) or options.model or backend.info.default_model,
+            usage=end.usage if end is not None else None,
+            sent=messages,
+            received="".join(round_text) + "".join(c.name + c.arguments for c in calls),
+        )
         if not calls or round_number == max_rounds:
             return
         await coalescer.flush()
         acc.tools_used = True
-        outcomes = [await registry.execute(call, context) for call in calls]
-        await _db_store_tool_round(conversation=conversation, outcomes=outcomes)
+        outcomes = await _execute_capped(calls, context, acc)
+        await _db_store_tool_round(
+            conversation=conversation,
+            outcomes=outcomes,
+            user=loaded.user,
+            charges=acc.take_charges(),
+        )
         for outcome in outcomes:
             await publisher.publish(
                 {
@@ -510,6 +598,26 @@ async def _generate(
                     "content": json.dumps(outcome.result, ensure_ascii=False),
                 }
             )
+
+
+async def _execute_capped(
+    calls: tuple[ToolCall, ...], context: registry.ToolContext, acc: _Accumulated
+) -> list[registry.ToolOutcome]:
+    """Run the round's calls up to LLM_MAX_TOOL_CALLS_PER_ROUND and the turn's
+    LLM_MAX_TOOL_CALLS_PER_TURN; each call past a cap gets an error result instead (the
+    API needs a result for every tool_call id), so the model answers with what it has."""
+    per_round = settings.LLM_MAX_TOOL_CALLS_PER_ROUND
+    per_turn = settings.LLM_MAX_TOOL_CALLS_PER_TURN
+    outcomes = []
+    for index, call in enumerate(calls):
+        if index >= per_round:
+            outcomes.append(registry.not_run(call, f"at most {per_round} tool calls per round"))
+        elif acc.tool_calls >= per_turn:
+            outcomes.append(registry.not_run(call, f"at most {per_turn} tool calls per turn"))
+        else:
+            acc.tool_calls += 1
+            outcomes.append(await registry.execute(call, context))
+    return outcomes
 
 
 def _first_set(*values):

@@ -29,9 +29,9 @@ def freeze_startup_objects() -> None:
 
     Django, DRF, the SDK, Channels and Twisted leave some 130,000–200,000 objects that live
     as long as the process, and every full collection walks them all: in the relay
-    benchmark these took 110–170 ms under load, during which the event loop relays nothing
-    (bench.experiments.gc_pauses). Frozen (Python's gc.freeze), they are skipped; the full
-    collections of the same load took 8–25 ms.
+    benchmark these took 110–170 ms under load, during which the event loop relays nothing.
+    Frozen (Python's gc.freeze), they are skipped; the full collections of the same load
+    took 8–25 ms.
     """
     gc.collect()
     gc.freeze()

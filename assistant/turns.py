@@ -7,8 +7,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Sum
+from django.db.models.functions import Length
 
-from assistant.limits import quota_check
+from assistant.context import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
+from assistant.limits import quota_check, quota_reserve
+from config import json_input
+from conversations.allowed_models import model_for_turn, require_allowed
 from conversations.errors import InvalidInput, TurnInProgress
 from conversations.models import Conversation, Message
 from conversations.services import conversation_create, conversation_title_from_message
@@ -23,12 +28,14 @@ class Turn:
 
 
 def validate_message_text(content: str) -> str:
-    """API.md: 1..MAX_MESSAGE_CHARS characters, not only whitespace."""
+    """API.md: 1..MAX_MESSAGE_CHARS characters, not only whitespace, valid Unicode."""
     if not isinstance(content, str) or not content.strip():
         raise InvalidInput("The message is empty.")
     limit = settings.KAIWA["MAX_MESSAGE_CHARS"]
     if len(content) > limit:
         raise InvalidInput(f"The message is longer than {limit} characters.")
+    if json_input.has_lone_surrogate(content):
+        raise InvalidInput(json_input.LONE_SURROGATE)
     return content
 
 
@@ -41,16 +48,20 @@ def turn_start(
     system_prompt: str | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
+    model: str | None = None,
 ) -> Turn:
     """Persist the user's message and a pending reply; refuse a second concurrent turn.
 
-    With a `client_id` already used in this conversation, the earlier turn is returned and
-    nothing new is stored (`created` is False).
+    With a `client_id` already used in this conversation — or, without a conversation, for
+    a conversation of this user — the earlier turn is returned and nothing new is stored
+    (`created` is False). `model`: the new conversation's model, or this turn's alone in an
+    existing one; it must be one of LLM_MODELS (InvalidInput).
     """
     validate_message_text(content)
+    require_allowed(model or "")
     quota_check(user=user)
     try:
-        return _turn_start(
+        return _turn_start_after_recovery(
             user=user,
             content=content,
             conversation=conversation,
@@ -58,25 +69,46 @@ def turn_start(
             system_prompt=system_prompt,
             temperature=temperature,
             max_tokens=max_tokens,
+            model=model,
         )
     except IntegrityError:
         # Two requests with the same client_id raced; the other one won. Return its turn.
-        if conversation is None or client_id is None:
+        if client_id is None:
             raise
-        earlier = _earlier_turn(conversation, client_id)
+        earlier = _earlier_turn_of_client_id(
+            user=user, conversation=conversation, client_id=client_id
+        )
         if earlier is None:
             raise
         return earlier
 
 
+def _turn_start_after_recovery(**arguments) -> Turn:
+    """_turn_start; a conversation busy with a reply whose process died is not stuck: that
+    reply becomes `interrupted` (assistant.recovery) and the start is tried once more."""
+    from assistant.recovery import recover_stale_replies
+
+    try:
+        return _turn_start(**arguments)
+    except TurnInProgress:
+        conversation = arguments["conversation"]
+        if conversation is None or not recover_stale_replies(conversation_id=conversation.pk):
+            raise
+        return _turn_start(**arguments)
+
+
 @transaction.atomic
-def _turn_start(*, user, content, conversation, client_id, system_prompt, temperature, max_tokens):
+def _turn_start(
+    *, user, content, conversation, client_id, system_prompt, temperature, max_tokens, model
+):
     if conversation is None:
         conversation = conversation_create(
             owner=user,
             system_prompt=system_prompt,
+            model=model or "",
             temperature=temperature,
             max_tokens=max_tokens,
+            client_id=client_id,
         )
     # The row lock serialises turn starts per conversation (SQLite: the IMMEDIATE transaction).
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
@@ -100,8 +132,10 @@ def _turn_start(*, user, content, conversation, client_id, system_prompt, temper
         role=Message.Role.ASSISTANT,
         status=Message.Status.PENDING,
         reply_to=user_message,
-        model=conversation.model,
+        model=model_for_turn(model or conversation.model),
     )
+    # Refused here, inside the lock, so concurrent sends see each other's reservations.
+    quota_reserve(user=user, reply_id=reply.pk, tokens=_reservation_estimate(conversation, content))
     # One INSERT for both rows (their UUIDs are made here, so the reply can point at the user
     # message before either is stored); Message has no save() override or signals to miss.
     Message.objects.bulk_create([user_message, reply])
@@ -111,6 +145,44 @@ def _turn_start(*, user, content, conversation, client_id, system_prompt, temper
         update_fields.append("title")
     conversation.save(update_fields=update_fields)
     return Turn(conversation=conversation, user_message=user_message, reply=reply, created=True)
+
+
+def _reservation_estimate(conversation: Conversation, content: str) -> int:
+    """What one model call of this turn may cost: the context it sends plus its answer.
+
+    The context is counted as one token per character (the local estimate never exceeds
+    that) plus each message's overhead, up to the LLM_CONTEXT_TOKENS it is trimmed to; the
+    answer as its max_tokens. One query, however long the history.
+    """
+    history = conversation.messages.aggregate(chars=Sum(Length("content")), count=Count("id"))
+    context = (
+        len(conversation.system_prompt)
+        + (history["chars"] or 0)
+        + estimate_tokens(content)
+        + MESSAGE_OVERHEAD_TOKENS * (history["count"] + 2)  # + system prompt and new message
+    )
+    max_tokens = conversation.max_tokens or settings.LLM_DEFAULT_MAX_TOKENS
+    return min(context, settings.LLM_CONTEXT_TOKENS) + max_tokens
+
+
+def _earlier_turn_of_client_id(
+    *, user, conversation: Conversation | None, client_id
+) -> Turn | None:
+    """The turn a repeated client_id names. Without a conversation (POST /api/chat/), the
+    client_id names the user's conversation that its first send started (another user's
+    same client_id is theirs, not this one)."""
+    if conversation is None:
+        conversation = Conversation.objects.filter(owner=user, client_id=client_id).first()
+        if conversation is None:
+            return None
+        earlier = _earlier_turn(conversation, client_id)
+        if earlier is None:  # the conversation is there, its first turn was cleared
+            raise InvalidInput(
+                "This client_id started a conversation whose messages were cleared; "
+                "send with a new client_id."
+            )
+        return earlier
+    return _earlier_turn(conversation, client_id)
 
 
 def _earlier_turn(conversation: Conversation, client_id) -> Turn | None:

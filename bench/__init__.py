@@ -1,1 +1,1 @@
-"""The relay benchmark (`python -m bench`, `make bench`); see bench/run.py and README.md."""
+"""The relay benchmark (`python -m bench`, `make bench`); see bench/run.py and docs/benchmark.md."""

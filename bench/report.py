@@ -385,7 +385,7 @@ def markdown(result: dict) -> str:
 
 
 def readme_table(result: dict) -> str:
-    """The compact table README.md quotes: Kaiwa as a ratio of reading the stream directly."""
+    """The compact table docs/benchmark.md quotes: Kaiwa as a ratio of reading directly."""
     header = [
         "configuration",
         "N",
@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description="Re-render a benchmark result (JSON).")
     parser.add_argument("result", help="e.g. bench/results/latest.json")
-    parser.add_argument("--readme", action="store_true", help="the compact table of README.md")
+    parser.add_argument("--readme", action="store_true", help="docs/benchmark.md's table")
     args = parser.parse_args(argv)
     with open(args.result, encoding="utf-8") as f:
         result = json.load(f)

@@ -11,9 +11,9 @@ read directly from the upstream, in the same run.
 For each load level N: a fresh set of users, conversations and sessions; N direct clients
 read the fake upstream's stream (the baseline); then fresh daphne processes are started and
 N WebSocket clients each send one message and read the reply, with the same start times.
-Daphne process k runs on core k (all its threads), as README "Scaling" advises; the
+Daphne process k runs on core k (all its threads), as docs/deployment.md ("Scaling") advises; the
 upstream, the clients, PostgreSQL and Redis are not pinned.
-The report compares the two. See README.md, "Benchmark".
+The report compares the two. See docs/benchmark.md.
 """
 
 import argparse
@@ -89,7 +89,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--pin",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="pin daphne process k (all its threads) to core k, as README 'Scaling' advises "
+        help="pin daphne process k (all its threads) to core k, as docs/deployment.md advises "
         "(default: pinned; --no-pin lets the kernel move them)",
     )
     p.add_argument("--matrix", action="store_true", help="run the three standard configurations")
@@ -117,7 +117,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--settings",
         default="config.settings",
-        help="Django settings module for the servers, e.g. bench.experiments.pubsub",
+        help="Django settings module for the servers (default %(default)s)",
     )
     p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")

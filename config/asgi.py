@@ -13,18 +13,26 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from assistant.startup import freeze_startup_objects, prepare_process  # noqa: E402
+from config.body_limit import BodyLimitMiddleware, install_daphne_body_limit  # noqa: E402
+from config.proxy_headers import TrustedProxyMiddleware  # noqa: E402
 from config.websocket_urls import websocket_urlpatterns  # noqa: E402
 
 # Refuse to serve with a misconfigured LLM provider; mark replies orphaned by a dead process.
 prepare_process()
+# Bodies over MAX_REQUEST_BODY_BYTES: refused by daphne while they arrive, and by the
+# middleware below under any other ASGI server (config/body_limit.py).
+install_daphne_body_limit()
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
+# The client address first, for HTTP and WebSocket alike (TRUSTED_PROXIES).
+application = TrustedProxyMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": BodyLimitMiddleware(django_asgi_app),
+            "websocket": AllowedHostsOriginValidator(
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    )
 )
 
 # Last: everything made so far lives as long as the process (assistant/startup.py).

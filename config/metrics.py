@@ -2,6 +2,9 @@
 
 With METRICS_TOKEN set, the scraper sends `Authorization: Bearer <METRICS_TOKEN>`; without
 it, only loopback clients are answered. Everyone else gets a 404, as for any hidden object.
+The client is REMOTE_ADDR, which X-Forwarded-For changes only when the request comes from
+one of TRUSTED_PROXIES (config/proxy_headers.py): a header alone never makes a loopback
+client.
 """
 
 import hmac
@@ -10,7 +13,8 @@ from django.conf import settings
 from django.http import Http404, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-_LOOPBACK = {"127.0.0.1", "::1"}
+# IPv4 clients of a dual-stack listener appear as ::ffff:127.0.0.1.
+_LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 
 
 def metrics(request):

@@ -4,8 +4,10 @@ Development and production differ only by environment variables; API.md section 
 contract for their names and defaults.
 """
 
+import ipaddress
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -36,9 +38,37 @@ _required_in_production("SECRET_KEY")
 _required_in_production("ALLOWED_HOSTS")
 
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+if PRODUCTION and DEBUG:
+    # DEBUG shows settings, source and SQL on every error page: refuse rather than quietly
+    # override, so the environment says what actually runs.
+    raise ImproperlyConfigured("DEBUG must be false (or unset) when ENVIRONMENT=production.")
 SECRET_KEY = env.str(
     "SECRET_KEY", default="django-insecure-kaiwa-development-only-key-do-not-use-in-production"
 )
+# SECRET_KEY's value in .env.example, which a copied file may still hold.
+_PLACEHOLDER_SECRET_KEYS = frozenset({"change-me-to-a-long-random-value"})
+_MIN_SECRET_KEY_CHARS = 50  # as Django's own deploy check (security.W009)
+
+
+def _refuse_weak_secret_key(key: str) -> None:
+    """Production signs sessions and tokens with SECRET_KEY: refuse a guessable one.
+    The messages never include the key."""
+    advice = 'python -c "import secrets; print(secrets.token_urlsafe(64))" makes a good one'
+    if key in _PLACEHOLDER_SECRET_KEYS:
+        problem = "is the placeholder from .env.example"
+    elif key.startswith("django-insecure-"):
+        problem = "starts with 'django-insecure-' (a development key)"
+    elif len(key) < _MIN_SECRET_KEY_CHARS:
+        problem = f"is shorter than {_MIN_SECRET_KEY_CHARS} characters"
+    else:
+        return
+    raise ImproperlyConfigured(
+        f"SECRET_KEY {problem}; ENVIRONMENT=production needs a long random value ({advice})."
+    )
+
+
+if PRODUCTION:
+    _refuse_weak_secret_key(SECRET_KEY)
 # Rotation: the new key goes in SECRET_KEY, the old one in SECRET_KEY_FALLBACKS until the
 # sessions and signed values made with it have expired; then remove it.
 # https://docs.djangoproject.com/en/6.1/ref/settings/#secret-key-fallbacks
@@ -60,6 +90,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI from our own static files, not a CDN
     "channels",
     "health_check",
+    "axes",  # login lock-out (accounts: "Who gets in")
     "accounts",
     "conversations",
     "assistant",
@@ -81,6 +112,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into our 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -182,6 +215,60 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Who gets in: sign-up, invitations, password reset, login lock-out -------------------
+# open: anyone may sign up; invite: only with a staff-made invitation link; closed: no
+# sign-up at all. An unknown value is reported by `manage.py check` (accounts.E001).
+SIGNUP_MODE = env.str("SIGNUP_MODE", default="closed" if PRODUCTION else "open").strip().lower()
+INVITE_TTL_DAYS = env.int("INVITE_TTL_DAYS", default=7)
+# Sign-up and password-reset attempts (DRF rate syntax), counted in the cache per client IP,
+# and password-reset requests per e-mail address too (assistant.limits.rate_check).
+THROTTLE_SIGNUP = env.str("THROTTLE_SIGNUP", default="10/hour")
+THROTTLE_PASSWORD_RESET = env.str("THROTTLE_PASSWORD_RESET", default="10/hour")
+THROTTLE_PASSWORD_RESET_EMAIL = env.str("THROTTLE_PASSWORD_RESET_EMAIL", default="3/hour")
+# django-axes checks every login (site and admin) first; ModelBackend then authenticates.
+# https://django-axes.readthedocs.io/en/latest/2_installation.html
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins are kept in the database, so every process and replica shares the count.
+# A username, or a client IP, with AXES_FAILURE_LIMIT failures is locked out for
+# AXES_COOLOFF_MINUTES. The client IP is REMOTE_ADDR: the peer, or behind one of
+# TRUSTED_PROXIES the client it names (config/proxy_headers.py), as for every throttle.
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+# Failures only: successful logins are not recorded (no growing table of who logged in).
+AXES_DISABLE_ACCESS_LOG = True
+# Password-reset mail through Django 6.1's MAILERS: sent by SMTP in production, or wherever
+# EMAIL_HOST is set (EMAIL_USE_TLS means STARTTLS, usually port 587); otherwise printed on
+# the console. https://docs.djangoproject.com/en/6.1/ref/settings/#mailers
+if PRODUCTION or env.str("EMAIL_HOST", default=""):
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": env.str("EMAIL_HOST", default="localhost"),
+                "port": env.int("EMAIL_PORT", default=587),
+                "username": env.str("EMAIL_HOST_USER", default=""),
+                "password": env.str("EMAIL_HOST_PASSWORD", default=""),
+                "use_tls": env.bool("EMAIL_USE_TLS", default=True),
+                "timeout": env.int("EMAIL_TIMEOUT", default=10),
+            },
+        }
+    }
+else:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Kaiwa <noreply@localhost>")
+# Password-reset links stay valid this long (Django's default is three days).
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60)
+
 # --- i18n: Japanese first, English second ----------------------------------------------
 LANGUAGE_CODE = "ja"
 LANGUAGES = [("ja", _("Japanese")), ("en", _("English"))]
@@ -227,21 +314,31 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
+    # Too deeply nested JSON and lone surrogates are a 400, not a 500 (config.json_input).
+    "DEFAULT_PARSER_CLASSES": [
+        "config.json_input.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # `?format=` belongs to the export endpoint (md|json), not to renderer selection.
     "URL_FORMAT_OVERRIDE": None,
+    # REMOTE_ADDR is already the client (TRUSTED_PROXIES): throttles never read
+    # X-Forwarded-For themselves, which any client can send.
+    "NUM_PROXIES": 0,
     # Per-user rates of the endpoints that call a model (assistant.limits.SendThrottle).
+    # `chat` is one bucket for every send: REST, SSE, WebSocket and /api/assistant/.
     "DEFAULT_THROTTLE_RATES": {
         "chat": env.str("THROTTLE_CHAT", default="30/min"),
         "analyze": env.str("THROTTLE_ANALYZE", default="30/min"),
-        "assistant": env.str("THROTTLE_ASSISTANT", default="30/min"),
         "images": env.str("THROTTLE_IMAGES", default="10/min"),
     },
 }
 # Prompt + completion tokens per user per day (0 = unlimited); staff override it per user.
 DAILY_TOKEN_QUOTA = env.int("DAILY_TOKEN_QUOTA", default=500_000)
+DAILY_IMAGE_QUOTA = env.int("DAILY_IMAGE_QUOTA", default=50)
 # /metrics: with a token, `Authorization: Bearer <METRICS_TOKEN>`; without, loopback only.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 SPECTACULAR_SETTINGS = {
@@ -288,6 +385,7 @@ LOGGING = {
         "httpx2": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        "axes.apps": {"level": "WARNING"},  # its start-up banner, once per process
     },
 }
 
@@ -306,6 +404,10 @@ LLM_MAX_TOKENS_CAP = env.int("LLM_MAX_TOKENS_CAP", default=16_384)
 # History sent with each call is trimmed to this many (locally estimated) tokens.
 LLM_CONTEXT_TOKENS = env.int("LLM_CONTEXT_TOKENS", default=12_000)
 LLM_MAX_TOOL_ROUNDS = env.int("LLM_MAX_TOOL_ROUNDS", default=5)
+# Tool calls executed per model round and per turn; calls past either cap are answered with
+# an error result instead of being run (the model still gets a result for each call).
+LLM_MAX_TOOL_CALLS_PER_ROUND = env.int("LLM_MAX_TOOL_CALLS_PER_ROUND", default=4)
+LLM_MAX_TOOL_CALLS_PER_TURN = env.int("LLM_MAX_TOOL_CALLS_PER_TURN", default=10)
 # Threads (and so database connections) per process for turn tasks' ORM calls.
 TURN_DB_THREADS = env.int("TURN_DB_THREADS", default=4)
 
@@ -340,6 +442,17 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 # does (then SECURE_SSL_REDIRECT=false). Probes stay reachable over plain HTTP either way.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# Reverse proxies (IPs or networks, e.g. 10.0.0.5,172.18.0.0/16) whose X-Forwarded-For and
+# X-Forwarded-Proto are believed (config/proxy_headers.py); from every other peer they are
+# ignored and the client is the peer. Empty: no proxy is trusted.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES holds {_proxy!r}, which is not an IP address or network."
+        ) from None
 # Behind a proxy that sets X-Forwarded-Proto (and strips it from clients): trust it for
 # request.is_secure(). Never enable this when clients can reach the app directly.
 if env.bool("USE_X_FORWARDED_PROTO", default=False):
@@ -453,12 +566,22 @@ elif LLM_PROVIDER == "demo":
 else:  # unknown: reported by the kaiwa.E001 check; get_backend() raises ImproperlyConfigured
     LLM_BACKEND = {"BACKEND": "", "OPTIONS": {}}
 
+# The models people may choose for a conversation: comma-separated `id=Label` entries (a
+# bare `id` is its own label; Azure: deployment names), the default first. Unset: only the
+# provider's own model (AZURE_OPENAI_DEPLOYMENT_NAME, OPENAI_MODEL, or "demo"). Parsed by
+# conversations.allowed_models; a malformed value is reported by the kaiwa.E040 check.
+LLM_MODELS = env.str("LLM_MODELS", default="").strip()
+
 # --- Images and web search ---
 # Generated images are decoded or downloaded at once (provider URLs expire) into the
 # "images" storage above and served only by Kaiwa's owner-only view. The timeout bounds the
 # whole download; a body larger than IMAGE_MAX_BYTES is abandoned as soon as it passes it.
 IMAGE_DOWNLOAD_TIMEOUT = _env_number("IMAGE_DOWNLOAD_TIMEOUT", 30.0, float)
 IMAGE_MAX_BYTES = _env_number("IMAGE_MAX_BYTES", 20 * 1024 * 1024, int)
+# The download URL is the provider's choice: only hosts resolving to public addresses are
+# fetched (assistant/safe_download.py). True allows loopback and private networks too, for
+# an image server on this host or network (and the tests' loopback fake).
+IMAGE_DOWNLOAD_ALLOW_PRIVATE = env.bool("IMAGE_DOWNLOAD_ALLOW_PRIVATE", default=False)
 # DALL·E 3's sizes: https://platform.openai.com/docs/api-reference/images/create
 IMAGE_SIZES = env.list("IMAGE_SIZES", default=["1024x1024", "1792x1024", "1024x1792"])
 
@@ -471,6 +594,8 @@ SEARXNG_URL = env.str("SEARXNG_URL", default="").strip()
 TAVILY_BASE_URL = env.str("TAVILY_BASE_URL", default="https://api.tavily.com").strip()
 BRAVE_BASE_URL = env.str("BRAVE_BASE_URL", default="https://api.search.brave.com").strip()
 SEARCH_TIMEOUT = _env_number("SEARCH_TIMEOUT", 10.0, float)
+# A search answer is read as it arrives and abandoned once it passes this many bytes.
+SEARCH_MAX_RESPONSE_BYTES = _env_number("SEARCH_MAX_RESPONSE_BYTES", 2 * 1024 * 1024, int)
 if SEARCH_PROVIDER == "searxng":
     SEARCH_BACKEND = {
         "BACKEND": "assistant.search.searxng.SearxngSearch",

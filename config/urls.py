@@ -11,6 +11,7 @@ api_patterns = [
     path("", include("assistant.api.urls")),
     path("", include("assistant.api.tool_urls")),
     path("", include("conversations.api.urls")),
+    path("", include("usage.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's init script from ?script, not inline: CSP-clean.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
@@ -24,6 +25,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/", include(api_patterns)),
+    path("", include("usage.urls")),
     path("", include("conversations.urls")),
 ]
 

@@ -1,9 +1,11 @@
 """Staff review of history: conversations with their messages, searchable and filterable."""
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Sum
 from django.utils.translation import gettext_lazy as _
 
+from conversations import allowed_models
 from conversations.models import Conversation, Message, SavedNote
 
 
@@ -80,6 +82,15 @@ class ConversationAdmin(admin.ModelAdmin):
     inlines = [MessageInline]
     list_per_page = 100
     show_full_result_count = False
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "model":
+            # Staff choose from LLM_MODELS too; a model since removed is not offered.
+            choices = [("", _("The default model"))] + [
+                (model.id, model.label) for model in allowed_models.allowed_models()
+            ]
+            return forms.ChoiceField(label=db_field.verbose_name, choices=choices, required=False)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_queryset(self, request):
         # Counts and sums are annotations, so a page of 100 is a constant number of queries.

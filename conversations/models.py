@@ -37,6 +37,9 @@ class Conversation(models.Model):
     model = models.CharField(_("model"), max_length=100, blank=True)
     temperature = models.FloatField(_("temperature"), null=True, blank=True)
     max_tokens = models.PositiveIntegerField(_("max tokens"), null=True, blank=True)
+    # The client_id of the send that started it (POST /api/chat/ without a conversation): a
+    # retry finds this conversation and its first turn instead of starting another.
+    client_id = models.UUIDField(null=True, blank=True, editable=False)
     # Set while a turn runs; a second turn is refused with 409 turn_in_progress.
     active_turn = models.ForeignKey(
         "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -55,6 +58,11 @@ class Conversation(models.Model):
             models.CheckConstraint(
                 condition=Q(temperature__isnull=True) | Q(temperature__gte=0, temperature__lte=2),
                 name="conversation_temperature_range",
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "client_id"],
+                condition=Q(client_id__isnull=False),
+                name="conversation_client_id_unique_per_owner",
             ),
         ]
 

@@ -1,8 +1,11 @@
 """Writes to conversations, messages and notes. Keyword-only, typed, one transaction each."""
 
+import uuid
+
 from django.conf import settings
 from django.db import transaction
 
+from conversations.allowed_models import require_allowed
 from conversations.errors import TurnInProgress
 from conversations.models import Conversation, Message, SavedNote
 
@@ -23,10 +26,17 @@ def conversation_create(
     model: str = "",
     temperature: float | None = None,
     max_tokens: int | None = None,
+    client_id: uuid.UUID | None = None,
 ) -> Conversation:
-    """Create a conversation; the system prompt defaults to LLM_SYSTEM_PROMPT."""
+    """Create a conversation; the system prompt defaults to LLM_SYSTEM_PROMPT, the model
+    ("" = the default) must be one of LLM_MODELS.
+
+    A `client_id` the owner already used for another conversation raises IntegrityError.
+    """
+    require_allowed(model)
     return Conversation.objects.create(
         owner=owner,
+        client_id=client_id,
         title=title,
         system_prompt=settings.LLM_SYSTEM_PROMPT if system_prompt is None else system_prompt,
         model=model,
@@ -42,6 +52,8 @@ def conversation_update(*, conversation: Conversation, **changes) -> Conversatio
     unknown = set(changes) - allowed
     if unknown:
         raise TypeError(f"conversation_update() got unexpected fields: {sorted(unknown)}")
+    if "model" in changes:
+        require_allowed(changes["model"])
     for field, value in changes.items():
         setattr(conversation, field, value)
     conversation.save(update_fields=[*changes, "updated_at"])

@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from conversations import selectors
+from conversations import allowed_models, selectors
 from conversations.models import Conversation, Message
 from conversations.presentation import MessageItem, message_items
 
@@ -26,6 +26,11 @@ def chat(request: HttpRequest, conversation_id=None) -> HttpResponse:
             "temperature": settings.LLM_DEFAULT_TEMPERATURE,
             "max_tokens": settings.LLM_DEFAULT_MAX_TOKENS,
             "max_tokens_cap": settings.LLM_MAX_TOKENS_CAP,
+        },
+        "models": {
+            "choices": allowed_models.allowed_models(),
+            # A conversation without a model, or with one no longer offered, uses the default.
+            "selected": allowed_models.model_for_turn(conversation.model if conversation else ""),
         },
         "max_message_chars": settings.KAIWA["MAX_MESSAGE_CHARS"],
         # Empty bubbles the page script clones for messages that arrive live.

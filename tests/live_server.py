@@ -48,6 +48,8 @@ class KaiwaProcess:
     env: dict[str, str]
     name: str = "kaiwa"
     port: int = field(default_factory=free_port)
+    # More daphne options (the Dockerfile's, say).
+    daphne_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
 
     @property
@@ -75,6 +77,7 @@ class KaiwaProcess:
                 "127.0.0.1",
                 "-p",
                 str(self.port),
+                *self.daphne_args,
                 "config.asgi:application",
             ],
             cwd=ROOT,
@@ -123,6 +126,7 @@ def server_env(upstream: FakeOpenAIServer, **extra: str) -> dict[str, str]:
             "OPENAI_BASE_URL": upstream.base_url,
             "OPENAI_API_KEY": "sk-live-server-test-key",
             "OPENAI_MODEL": "gpt-test",
+            "LLM_MODELS": "gpt-test=Test model,gpt-test-mini=Test mini",
             "LLM_MAX_RETRIES": "0",
             "LLM_REQUEST_TIMEOUT": "10",
             "STREAM_STALE_AFTER_SECONDS": "3",
@@ -185,10 +189,10 @@ def spawn_kaiwa(django_db_blocker, upstream, transactional_db):
     """Start extra daphne processes for one test (stopped, or killed, at its end)."""
     started: list[KaiwaProcess] = []
 
-    def spawn(name: str, **env: str) -> KaiwaProcess:
+    def spawn(name: str, *, daphne_args: tuple[str, ...] = (), **env: str) -> KaiwaProcess:
         with django_db_blocker.unblock():
             process_env = server_env(upstream, **env)
-        process = KaiwaProcess(env=process_env, name=name).start()
+        process = KaiwaProcess(env=process_env, name=name, daphne_args=list(daphne_args)).start()
         started.append(process)
         return process
 

@@ -92,3 +92,31 @@ class DailyUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.day}"
+
+
+class TurnReservation(models.Model):
+    """The tokens a running turn holds in `DailyUsage.reserved_tokens`, until it settles.
+
+    Kept by reply id (not a foreign key): deleting the conversation mid-turn must not take the
+    record with it, or the reservation could never be released. Settling deletes the row,
+    so a turn is released once even when the runner and recovery both try.
+    """
+
+    message_id = models.UUIDField(_("reply"), unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="turn_reservations",
+        verbose_name=_("user"),
+    )
+    # The DailyUsage row the tokens were added to, whatever the day when the turn ends.
+    day = models.DateField(_("day"))
+    tokens = models.PositiveBigIntegerField(_("tokens"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("turn reservation")
+        verbose_name_plural = _("turn reservations")
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.day} {self.tokens}"

@@ -3,7 +3,11 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from conversations.api.serializers import MessageOutputSerializer, UsageSerializer
+from conversations.api.serializers import (
+    AllowedModelField,
+    MessageOutputSerializer,
+    UsageSerializer,
+)
 
 
 class _MessageTextField(serializers.CharField):
@@ -56,6 +60,7 @@ class ChatInputSerializer(serializers.Serializer):
     system_prompt = _SystemPromptField(required=False)
     temperature = serializers.FloatField(min_value=0, max_value=2, required=False)
     max_tokens = _MaxTokensField(required=False)
+    model = AllowedModelField(required=False)
     conversation_id = serializers.UUIDField(required=False)
     client_id = serializers.UUIDField(required=False)
 

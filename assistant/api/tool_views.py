@@ -53,7 +53,7 @@ class AssistantView(APIView):
     """POST /api/assistant/: one message; the model may call a tool. Stored as a conversation."""
 
     throttle_classes = [SendThrottle]
-    throttle_scope = "assistant"
+    throttle_scope = "chat"  # a send like any other: the same bucket as chat and the socket
 
     @extend_schema(
         request=AssistantInputSerializer,

@@ -93,6 +93,7 @@ def start_chat_turn(request, data: dict) -> Turn:
         system_prompt=data.get("system_prompt"),
         temperature=data.get("temperature"),
         max_tokens=data.get("max_tokens"),
+        model=data.get("model"),
     )
 
 
@@ -113,6 +114,7 @@ def _overrides(data: dict) -> TurnOverrides:
         system_prompt=data.get("system_prompt"),
         temperature=data.get("temperature"),
         max_tokens=data.get("max_tokens"),
+        model=data.get("model"),
     )
 
 

@@ -94,6 +94,7 @@ class GeneratedImageData:
     url: str | None
     revised_prompt: str
     model: str
+    usage: Usage | None = None  # token figures, from models that report them (gpt-image)
 
 
 @dataclass(slots=True)

@@ -264,6 +264,7 @@ class OpenAICompatibleBackend(LLMBackend):
             )
         except LLMError as exc:
             outcome = exc.code
+            exc.usage = exc.usage or log.usage
             raise
         except Exception:
             outcome = "error"  # a bug, not the provider: still one log line
@@ -374,6 +375,7 @@ class OpenAICompatibleBackend(LLMBackend):
                 url=None if data is not None else item.url,
                 revised_prompt=item.revised_prompt or "",
                 model=self.image_model,
+                usage=log.usage,
             )
         except LLMError as exc:
             outcome = exc.code

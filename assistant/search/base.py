@@ -6,6 +6,7 @@ whose sentence the model reads as the tool's error; it never contains a key.
 
 import asyncio
 import html
+import json as json_module
 import logging
 import re
 import time
@@ -14,6 +15,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx2
+from django.conf import settings
 
 logger = logging.getLogger("kaiwa.search")
 
@@ -30,6 +32,10 @@ class SearchResult:
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
+
+
+class _TooLarge(Exception):
+    """The answer passed SEARCH_MAX_RESPONSE_BYTES."""
 
 
 class SearchError(Exception):
@@ -99,16 +105,32 @@ class SearchBackend:
         json: Any = None,
         headers: dict[str, str] | None = None,
     ) -> Any:
-        """One HTTP call within `timeout` seconds overall; its JSON body."""
+        """One HTTP call within `timeout` seconds overall; its JSON body, read up to
+        settings.SEARCH_MAX_RESPONSE_BYTES (decoded) and abandoned past them."""
         started = time.monotonic()
         outcome = "error"
+        cap = int(settings.SEARCH_MAX_RESPONSE_BYTES)
         try:
             try:
                 async with asyncio.timeout(self.timeout):
                     async with httpx2.AsyncClient(timeout=self.timeout) as client:
-                        response = await client.request(
+                        request = client.build_request(
                             method, url, params=params, json=json, headers=headers
                         )
+                        response = await client.send(request, stream=True)
+                        try:
+                            if response.status_code != 200:
+                                outcome = f"http_{response.status_code}"
+                                raise SearchError(self._status_detail(response.status_code))
+                            content = await self._read_capped(response, cap)
+                        finally:
+                            await response.aclose()
+            except _TooLarge:
+                outcome = "too_large"
+                raise SearchError(
+                    f"The web search ({self.provider}) answered with more than {cap} bytes "
+                    "(SEARCH_MAX_RESPONSE_BYTES); the answer was abandoned."
+                ) from None
             except (TimeoutError, httpx2.TimeoutException):
                 outcome = "timeout"
                 raise SearchError(
@@ -119,11 +141,8 @@ class SearchBackend:
                 raise SearchError(
                     f"The web search ({self.provider}) could not be reached."
                 ) from None
-            if response.status_code != 200:
-                outcome = f"http_{response.status_code}"
-                raise SearchError(self._status_detail(response.status_code))
             try:
-                body = response.json()
+                body = json_module.loads(content)
             except ValueError:
                 raise SearchError(
                     f"The web search ({self.provider}) did not answer with JSON."
@@ -140,6 +159,22 @@ class SearchBackend:
                     "outcome": outcome,
                 },
             )
+
+    @staticmethod
+    async def _read_capped(response: httpx2.Response, cap: int) -> bytes:
+        """The body, or _TooLarge as soon as it declares or passes `cap` bytes."""
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise _TooLarge
+        chunks: list[bytes] = []
+        received = 0
+        # Decoded bytes: a small compressed answer cannot unpack past the cap either.
+        async for chunk in response.aiter_bytes():
+            received += len(chunk)
+            if received > cap:
+                raise _TooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _status_detail(self, status: int) -> str:
         detail = f"The web search ({self.provider}) answered HTTP {status}."

@@ -6,9 +6,11 @@ owner-only file view (the sanitiser keeps same-origin images), never the provide
 
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from assistant.images import PROMPT_MAX_CHARS, aimage_generate
+from assistant.limits import Throttled, send_rate_check
 from assistant.tools.registry import Tool, ToolContext, register
 
 DEFAULT_SIZE = "1024x1024"
@@ -44,12 +46,20 @@ def _alt_text(prompt: str) -> str:
 
 async def _handle(arguments: dict[str, Any], context: ToolContext) -> dict[str, Any]:
     size = arguments.get("size") or TOOL.parameters["properties"]["size"]["default"]
-    image = await aimage_generate(
-        user=context.user,
-        prompt=arguments["prompt"],
-        size=size,
-        source_message=context.message,
-    )
+    try:
+        # The same limits as POST /api/images/: the images rate and DAILY_IMAGE_QUOTA. Over
+        # either, the model reads why and the turn goes on.
+        await sync_to_async(send_rate_check, thread_sensitive=False)(
+            user=context.user, scope="images"
+        )
+        image = await aimage_generate(
+            user=context.user,
+            prompt=arguments["prompt"],
+            size=size,
+            source_message=context.message,
+        )
+    except Throttled as exc:
+        return {"error": exc.detail}
     url = image.get_file_url()
     return {
         "image_id": str(image.pk),

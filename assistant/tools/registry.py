@@ -85,6 +85,13 @@ class ToolOutcome:
     ok: bool
 
 
+def not_run(call: ToolCall, reason: str) -> ToolOutcome:
+    """The result of a call that was not executed (a cap was reached): the model reads why."""
+    return ToolOutcome(
+        call, None, {"error": f"Not run: the tool call limit was reached ({reason})."}, ok=False
+    )
+
+
 async def execute(call: ToolCall, context: ToolContext) -> ToolOutcome:
     """Run one tool call; unknown tools and bad arguments become errors the model can read."""
     _load_builtin_tools()

@@ -6,8 +6,11 @@ back as `{"error": ...}` results the model can read.
 
 from typing import Any
 
+from assistant.db import in_db_thread
 from assistant.search import SearchError, get_search_backend, search_configured
 from assistant.tools.registry import Tool, ToolContext, register
+from usage.models import UsageKind
+from usage.services import usage_record
 
 PARAMETERS: dict[str, Any] = {
     "type": "object",
@@ -40,6 +43,10 @@ async def _handle(arguments: dict[str, Any], context: ToolContext) -> dict[str, 
         results = await backend.search(query=query, max_results=arguments.get("max_results", 5))
     except SearchError as exc:
         return {"error": exc.detail}
+    # One answered search, counted as a call of the provider (the ledger's model column).
+    await in_db_thread(usage_record)(
+        user=context.user, kind=UsageKind.SEARCH, model=backend.provider
+    )
     return {"query": query, "results": [result.as_dict() for result in results]}
 
 

@@ -3,7 +3,24 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from conversations import allowed_models
 from conversations.models import Conversation, Message, SavedNote
+
+
+class AllowedModelField(serializers.CharField):
+    """A model id from GET /api/models/ (LLM_MODELS); empty means the default model."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "help_text", "One of the ids of GET /api/models/; empty for the default model."
+        )
+        super().__init__(max_length=allowed_models.MAX_MODEL_ID_CHARS, allow_blank=True, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not allowed_models.is_allowed(value):
+            raise serializers.ValidationError(allowed_models.not_allowed_message())
+        return value
 
 
 class ConversationOutputSerializer(serializers.ModelSerializer):
@@ -30,7 +47,7 @@ class ConversationOutputSerializer(serializers.ModelSerializer):
 class ConversationInputSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200, required=False, allow_blank=True)
     system_prompt = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    model = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    model = AllowedModelField(required=False)
     temperature = serializers.FloatField(min_value=0, max_value=2, required=False, allow_null=True)
     max_tokens = serializers.IntegerField(min_value=1, required=False, allow_null=True)
 
@@ -47,6 +64,16 @@ class ConversationInputSerializer(serializers.Serializer):
         if value is not None and value > cap:
             raise serializers.ValidationError(f"Ensure this value is less than or equal to {cap}.")
         return value
+
+
+class AllowedModelSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The value of a conversation's `model`.")
+    label = serializers.CharField()
+    default = serializers.BooleanField(help_text="The model of a conversation without one.")
+
+
+class AllowedModelListSerializer(serializers.Serializer):
+    results = AllowedModelSerializer(many=True)
 
 
 class UsageSerializer(serializers.Serializer):

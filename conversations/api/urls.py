@@ -1,13 +1,19 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from conversations.api.views import ConversationViewSet, MessageListView, NoteViewSet
+from conversations.api.views import (
+    AllowedModelListView,
+    ConversationViewSet,
+    MessageListView,
+    NoteViewSet,
+)
 
 router = SimpleRouter()
 router.register("conversations", ConversationViewSet, basename="conversation")
 router.register("notes", NoteViewSet, basename="note")
 
 urlpatterns = [
+    path("models/", AllowedModelListView.as_view(), name="model-list"),
     path(
         "conversations/<uuid:pk>/messages/", MessageListView.as_view(), name="conversation-messages"
     ),

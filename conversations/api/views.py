@@ -6,10 +6,13 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from conversations import export, selectors, services
+from assistant.recovery import recover_stale_replies
+from conversations import allowed_models, export, selectors, services
 from conversations.api.pagination import NotesCursorPagination, OldestFirstCursorPagination
 from conversations.api.serializers import (
+    AllowedModelListSerializer,
     ConversationInputSerializer,
     ConversationOutputSerializer,
     MessageOutputSerializer,
@@ -61,14 +64,21 @@ class ConversationViewSet(viewsets.GenericViewSet):
 
     @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):
-        services.conversation_delete(conversation=self.get_object())
+        services.conversation_delete(conversation=self._get_recovered_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])
     def clear(self, request, pk=None):
-        deleted = services.conversation_clear(conversation=self.get_object())
+        deleted = services.conversation_clear(conversation=self._get_recovered_object())
         return Response({"deleted": deleted})
+
+    def _get_recovered_object(self) -> Conversation:
+        # A reply whose process died would keep the conversation busy (409) for ever: it
+        # becomes `interrupted` first.
+        conversation = self.get_object()
+        recover_stale_replies(conversation_id=conversation.pk)
+        return conversation
 
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["md", "json"], default="md")],
@@ -158,6 +168,19 @@ class NoteViewSet(viewsets.GenericViewSet):
     def destroy(self, request, pk=None):
         services.note_delete(note=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["conversations"], responses=AllowedModelListSerializer)
+class AllowedModelListView(APIView):
+    """GET /api/models/: the models a conversation may use (LLM_MODELS), the default first."""
+
+    def get(self, request):
+        models = allowed_models.allowed_models()
+        results = [
+            {"id": model.id, "label": model.label, "default": index == 0}
+            for index, model in enumerate(models)
+        ]
+        return Response({"results": results})
 
 
 def validated_input(serializer_class, data, *, partial: bool = False) -> dict:

@@ -9,6 +9,7 @@ def test_signup_creates_user_and_logs_in(client):
         "/accounts/signup/",
         {
             "username": "hanako",
+            "email": "hanako@example.com",
             "password1": "s3cret-pass-phrase",
             "password2": "s3cret-pass-phrase",
         },
@@ -21,7 +22,12 @@ def test_signup_creates_user_and_logs_in(client):
 def test_signup_rejects_mismatched_passwords(client):
     response = client.post(
         "/accounts/signup/",
-        {"username": "taro", "password1": "s3cret-pass-phrase", "password2": "other-pass-phrase"},
+        {
+            "username": "taro",
+            "email": "taro@example.com",
+            "password1": "s3cret-pass-phrase",
+            "password2": "other-pass-phrase",
+        },
     )
     assert response.status_code == 200
     assert not get_user_model().objects.filter(username="taro").exists()

@@ -183,15 +183,10 @@ def test_model_endpoints_are_throttled_per_user(api_client, other_client, settin
 
 @pytest.mark.django_db
 def test_used_up_quota_refuses_before_any_model_call(api_client, llm_upstream, user, settings):
-    from tests.factories import ConversationFactory, MessageFactory
+    from usage.services import usage_record
 
     settings.DAILY_TOKEN_QUOTA = 100
-    MessageFactory(
-        conversation=ConversationFactory(owner=user),
-        role="assistant",
-        prompt_tokens=60,
-        completion_tokens=40,
-    )
+    usage_record(user=user, kind="chat", model="gpt-test", prompt_tokens=60, completion_tokens=40)
     assert analyze(api_client).status_code == 429
     image = api_client.post("/api/images/", {"prompt": "x"}, format="json")
     assert image.status_code == 429 and "quota" in image.json()["detail"]

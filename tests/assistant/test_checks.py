@@ -160,3 +160,20 @@ def test_secret_values_never_appear_in_messages(settings):
 
     assert "AZURE_OPENAI_ENDPOINT" in text
     assert "sk-secret-value-123" not in text
+
+
+@pytest.mark.parametrize("value", ["gpt-4o,,o3", "gpt-4o=", "=GPT-4o", "gpt-4o,gpt-4o"])
+def test_malformed_llm_models(settings, value):
+    settings.LLM_MODELS = value
+
+    message = only_error(kaiwa_messages(), "kaiwa.E040")
+
+    assert "LLM_MODELS" in message.msg
+    with pytest.raises(SystemCheckError, match="LLM_MODELS"):
+        run_startup_checks()
+
+
+def test_well_formed_llm_models_has_no_issues(settings):
+    settings.LLM_MODELS = "gpt-4o-mini=GPT-4o mini,gpt-4o"
+
+    assert kaiwa_messages() == []

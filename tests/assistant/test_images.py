@@ -18,6 +18,12 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" +
 WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 \x18\x00\x00\x00" + b"\x00" * 24
 
 
+@pytest.fixture(autouse=True)
+def _downloads_from_the_loopback_fake(settings):
+    """The fake provider serves its image URLs on 127.0.0.1, a private address."""
+    settings.IMAGE_DOWNLOAD_ALLOW_PRIVATE = True
+
+
 def generate(client, prompt: str = "桜と富士山", size: str = "1024x1024"):
     return client.post("/api/images/", {"prompt": prompt, "size": size}, format="json")
 
@@ -170,6 +176,64 @@ def test_download_failures_are_upstream_errors(api_client, llm_upstream, setting
     assert timed_out.status_code == 504 and timed_out.json()["code"] == "upstream_timeout"
     assert "IMAGE_DOWNLOAD_TIMEOUT" in timed_out.json()["detail"]
     assert not GeneratedImage.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]", "[::1]"])
+def test_a_url_on_a_private_address_is_refused_unless_allowed(
+    api_client, llm_upstream, settings, host
+):
+    settings.IMAGE_DOWNLOAD_ALLOW_PRIVATE = False
+    url = llm_upstream.serve_bytes("/blob/internal.png", PNG)
+    llm_upstream.enqueue_image(image_url(url.replace("127.0.0.1", host, 1)))
+
+    response = generate(api_client)
+
+    assert response.status_code == 502
+    body = response.json()
+    assert body["code"] == "upstream_error"
+    assert "not public" in body["detail"] and "IMAGE_DOWNLOAD_ALLOW_PRIVATE" in body["detail"]
+    # Refused before connecting: the fake never saw the download.
+    assert [r for r in llm_upstream.requests if r.path == "/blob/internal.png"] == []
+    assert not GeneratedImage.objects.exists() and stored_files(settings) == []
+
+
+@pytest.mark.django_db
+def test_a_redirect_is_refused_even_to_an_allowed_address(api_client, llm_upstream, settings):
+    target = llm_upstream.serve_bytes("/blob/target.png", PNG)
+    moved = llm_upstream.serve_bytes(
+        "/blob/moved.png", b"", status=302, headers={"Location": target}
+    )
+    llm_upstream.enqueue_image(image_url(moved))
+
+    response = generate(api_client)
+
+    assert response.status_code == 502
+    body = response.json()
+    assert body["code"] == "upstream_error" and "redirect" in body["detail"]
+    assert "HTTP 302" in body["detail"] and "target" not in body["detail"]
+    assert [r for r in llm_upstream.requests if r.path == "/blob/target.png"] == []
+    assert not GeneratedImage.objects.exists() and stored_files(settings) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_address_in_a_turn_is_a_tool_error_and_the_turn_is_kept(
+    api_client, llm_upstream, settings
+):
+    settings.IMAGE_DOWNLOAD_ALLOW_PRIVATE = False
+    llm_upstream.enqueue(
+        tool_calls([("generate_image", {"prompt": "x"}, "call_i")]), reply("できませんでした。")
+    )
+    url = llm_upstream.serve_bytes("/blob/internal.png", PNG)
+    llm_upstream.enqueue_image(image_url(url))
+
+    body = api_client.post("/api/chat/", {"message": "描いて"}, format="json").json()
+
+    assert body["message"] == "できませんでした。"
+    rows = Message.objects.filter(conversation_id=body["conversation_id"])
+    assert rows.get(role="user").content == "描いて"
+    assert "not public" in json.loads(rows.get(role="tool").content)["error"]
+    assert not GeneratedImage.objects.exists() and stored_files(settings) == []
 
 
 @pytest.mark.django_db

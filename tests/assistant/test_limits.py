@@ -4,9 +4,10 @@ import pytest
 
 from accounts.models import UserQuota
 from conversations.models import Message
-from tests.factories import ConversationFactory, MessageFactory
+from tests.factories import ConversationFactory
 from tests.fakes.openai_server import reply
 from tests.streaming_clients import in_process_socket
+from usage.services import usage_record
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,9 +34,7 @@ def test_chat_is_throttled_per_user_with_retry_after(api_client, other_client, s
 def test_daily_token_quota_refuses_before_any_model_call(api_client, llm_upstream, user, settings):
     settings.DAILY_TOKEN_QUOTA = 100
     conversation = ConversationFactory(owner=user)
-    MessageFactory(
-        conversation=conversation, role="assistant", prompt_tokens=60, completion_tokens=40
-    )
+    usage_record(user=user, kind="chat", model="gpt-test", prompt_tokens=60, completion_tokens=40)
     response = api_client.post(
         f"/api/conversations/{conversation.id}/messages/", {"content": "もう一回"}, format="json"
     )
@@ -43,16 +42,14 @@ def test_daily_token_quota_refuses_before_any_model_call(api_client, llm_upstrea
     assert response.json()["code"] == "throttled" and "quota" in response.json()["detail"]
     assert 0 < int(response["Retry-After"]) <= 86400
     assert llm_upstream.chat_requests() == []
-    assert Message.objects.filter(conversation=conversation).count() == 1
+    assert Message.objects.filter(conversation=conversation).count() == 0
 
 
 def test_per_user_quota_overrides_the_default(api_client, llm_upstream, user, settings):
     settings.DAILY_TOKEN_QUOTA = 100
     UserQuota.objects.create(user=user, daily_token_limit=0)  # unlimited for this user
     conversation = ConversationFactory(owner=user)
-    MessageFactory(
-        conversation=conversation, role="assistant", prompt_tokens=600, completion_tokens=400
-    )
+    usage_record(user=user, kind="chat", model="gpt-test", prompt_tokens=600, completion_tokens=400)
     llm_upstream.enqueue(reply("どうぞ"))
     response = api_client.post(
         f"/api/conversations/{conversation.id}/messages/",
@@ -68,13 +65,13 @@ def test_yesterdays_tokens_do_not_count(api_client, user, settings):
     from django.utils import timezone
 
     settings.DAILY_TOKEN_QUOTA = 100
-    conversation = ConversationFactory(owner=user)
-    MessageFactory(
-        conversation=conversation,
-        role="assistant",
+    usage_record(
+        user=user,
+        kind="chat",
+        model="gpt-test",
         prompt_tokens=500,
         completion_tokens=500,
-        created_at=timezone.now() - timedelta(days=2),
+        day=timezone.localdate() - timedelta(days=1),
     )
     assert api_client.post("/api/chat/", {"message": "今日は？"}, format="json").status_code == 200
 

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import time
 
 import pytest
 from aiohttp import web
@@ -125,6 +126,57 @@ def test_search_http_errors_are_tool_errors(api_client, llm_upstream, settings, 
     chat(api_client)
 
     assert expected in search_result(llm_upstream)["error"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_past_the_size_cap_is_abandoned_as_a_tool_error(
+    api_client, llm_upstream, settings
+):
+    settings.SEARCH_MAX_RESPONSE_BYTES = 64 * 1024
+    searxng(settings, llm_upstream, timeout=10)
+    huge = json.dumps({"results": [{"title": "x" * 1000, "url": "https://a.example/"}] * 2000})
+    # No Content-Length; 16 KiB every 50 ms: the whole 2 MB answer would take over 6 s.
+    llm_upstream.serve_bytes(
+        "/search",
+        huge.encode(),
+        "application/json",
+        chunked=True,
+        chunk_size=16 * 1024,
+        chunk_interval=0.05,
+    )
+    llm_upstream.enqueue(tool_calls([("search_web", {"query": "q"})]), reply("大きすぎました。"))
+
+    started = time.monotonic()
+    body = chat(api_client)
+
+    assert time.monotonic() - started < 4
+    assert search_result(llm_upstream) == {
+        "error": "The web search (searxng) answered with more than 65536 bytes "
+        "(SEARCH_MAX_RESPONSE_BYTES); the answer was abandoned."
+    }
+    assert body["message"] == "大きすぎました。"
+
+
+async def test_a_declared_length_past_the_cap_is_refused_before_reading(fake_openai, settings):
+    settings.SEARCH_MAX_RESPONSE_BYTES = 1024
+    fake_openai.serve_bytes(
+        "/search", b'{"results": []}', "application/json", declared_length=10_000_000
+    )
+    backend = build_search_backend(
+        {
+            "BACKEND": "assistant.search.searxng.SearxngSearch",
+            "OPTIONS": {"url": fake_openai.url, "timeout": 5},
+        }
+    )
+    with pytest.raises(SearchError, match="more than 1024 bytes"):
+        await backend.search(query="q", max_results=1)
+
+
+def test_search_size_cap_is_checked(settings):
+    settings.SEARCH_MAX_RESPONSE_BYTES = "big"
+    configure(settings, "searxng", "assistant.search.searxng.SearxngSearch", url="http://s")
+    settings.SEARXNG_URL = "http://s"
+    assert "SEARCH_MAX_RESPONSE_BYTES" in kaiwa_errors()["kaiwa.E041"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -88,7 +88,11 @@ async def test_conversation_settings(browsing, page_user, two_conversations):
     dialog = page.locator("#settings-dialog")
     await expect(dialog).to_be_visible()
     await page.get_by_label("システムプロンプト").fill("関西弁で答えてください。")
-    await page.get_by_label("モデル", exact=True).fill("gpt-test-mini")
+    model = page.get_by_label("モデル", exact=True)
+    # The allowed models (LLM_MODELS of the live server) by label; the default is selected.
+    await expect(model.locator("option")).to_have_text(["Test model（既定）", "Test mini"])
+    await expect(model).to_have_value("gpt-test")
+    await model.select_option(label="Test mini")
     await page.get_by_label("温度（temperature）").fill("5")
     await page.get_by_label("最大トークン数").fill("256")
     await page.click("#settings-save")

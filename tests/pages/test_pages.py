@@ -38,6 +38,7 @@ def _page_urls(conversation) -> list[str]:
         f"/c/{conversation.id}/messages/",
         "/notes/",
         "/images/",
+        "/usage/",
         "/accounts/tokens/",
     ]
 

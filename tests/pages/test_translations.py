@@ -16,7 +16,8 @@ def _po_entries(path: Path) -> list[tuple[str, str, bool]]:
     for block in path.read_text(encoding="utf-8").split("\n\n"):
         fuzzy = "#, fuzzy" in block
         msgid = _joined(re.search(r"^msgid ((?:\".*\"\n?)+)", block, re.M))
-        msgstr = _joined(re.search(r"^msgstr ((?:\".*\"\n?)+)", block, re.M))
+        # A plural entry's first form (msgstr[0]) stands for it: Japanese has one form.
+        msgstr = _joined(re.search(r"^msgstr(?:\[0\])? ((?:\".*\"\n?)+)", block, re.M))
         if msgid:
             entries.append((msgid, msgstr, fuzzy))
     return entries

@@ -94,6 +94,7 @@ async def test_our_pages_and_the_api_docs_trip_no_csp(browser, live, site):
         f"/c/{conversation.id}/",
         "/notes/",
         "/images/",
+        "/usage/",
         "/accounts/tokens/",
         "/api/docs/",
     ):
@@ -117,6 +118,8 @@ async def test_the_admin_works_under_the_csp(browser, live, site):
         "/admin/conversations/message/",
         "/admin/conversations/savednote/",
         "/admin/accounts/apitoken/",
+        "/admin/usage/usagerecord/",
+        "/admin/usage/dailyusage/",
         "/admin/auth/user/",
         "/admin/auth/user/add/",
         f"/admin/auth/user/{owner.pk}/change/",

@@ -23,7 +23,7 @@ export function bindSettings({ button, dialog, form, conversationId, onSaved }) 
     event.preventDefault();
     const body = {
       system_prompt: form.elements.system_prompt.value,
-      model: form.elements.model.value.trim(),
+      model: form.elements.model.value, // a <select> of the ids of GET /api/models/
       temperature: numberOrNull(form.elements.temperature.value, Number.parseFloat),
       max_tokens: numberOrNull(form.elements.max_tokens.value, (v) => Number.parseInt(v, 10)),
     };

@@ -1,0 +1,161 @@
+"""Request bodies larger than MAX_REQUEST_BODY_BYTES are refused before they are read whole.
+
+Django checks DATA_UPLOAD_MAX_MEMORY_SIZE (our MAX_REQUEST_BODY_BYTES) only when a view reads
+the body, and by then the server has received all of it: daphne (Twisted) collects the whole
+body into a temporary file before the application starts, and Django's ASGIHandler spools it
+again. So the limit is enforced twice, earlier:
+
+- in daphne, as the bytes arrive (`install_daphne_body_limit`): a Content-Length over the
+  limit is answered at once, a chunked body as soon as it passes the limit, and the
+  connection is closed without reading the rest;
+- in an ASGI middleware (`BodyLimitMiddleware`), for any ASGI server that streams the body
+  to the application: the same answer, without passing the body on to Django.
+
+The answer is Kaiwa's usual JSON 400 `invalid`, with `Connection: close`.
+"""
+
+import io
+import json
+from typing import Any
+
+from django.conf import settings
+
+CODE = "invalid"
+
+
+def body_limit() -> int | None:
+    """The largest request body accepted, in bytes (None: Django's "no limit")."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return None if limit is None else int(limit)
+
+
+def refusal_body(limit: int) -> bytes:
+    detail = f"The request body is larger than the limit of {limit} bytes (MAX_REQUEST_BODY_BYTES)."
+    return json.dumps({"detail": detail, "code": CODE}).encode()
+
+
+class BodyLimitMiddleware:
+    """ASGI middleware for HTTP: refuse a body over the limit by its Content-Length, or as
+    soon as the bytes received pass it; the application then sees the client disconnect."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        limit = body_limit() if scope["type"] == "http" else None
+        if limit is None:
+            await self.app(scope, receive, send)
+            return
+        declared = next(
+            (value for key, value in scope.get("headers", []) if key.lower() == b"content-length"),
+            b"",
+        )
+        if declared.isdigit() and int(declared) > limit:
+            await _refuse(send, limit)
+            return
+        received = 0
+        refused = False
+
+        async def limited_receive() -> dict:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    refused = True
+                    await _refuse(send, limit)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: dict) -> None:
+            if not refused:  # the refusal is the answer; nothing may follow it
+                await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+
+async def _refuse(send: Any, limit: int) -> None:
+    body = refusal_body(limit)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def install_daphne_body_limit() -> None:
+    """Make daphne's HTTP requests refuse oversized bodies while they arrive.
+
+    daphne builds each request from the module-level name `daphne.http_protocol.WebRequest`
+    (HTTPFactory.buildProtocol) and offers no option for this, so that name is pointed at a
+    subclass. Called from config/asgi.py, which daphne imports before it accepts connections.
+    """
+    from daphne import http_protocol
+
+    if getattr(http_protocol.WebRequest, "kaiwa_body_limit", False):
+        return
+    http_protocol.WebRequest = _limited_request_class(http_protocol.WebRequest)
+
+
+def _limited_request_class(base: type) -> type:
+    class BodyLimitedWebRequest(base):
+        """A daphne request that answers 400 once its body is known to pass the limit."""
+
+        kaiwa_body_limit = True
+        _refused = False
+        _received = 0
+
+        def gotLength(self, length: int | None) -> None:  # noqa: N802 (Twisted's name)
+            limit = body_limit()
+            if limit is not None and length is not None and length > limit:
+                self.content = io.BytesIO()  # nothing of the body is kept
+                # Twisted answers "Expect: 100-continue" right after this call; the refusal
+                # is the answer instead.
+                self.requestHeaders.removeHeader(b"Expect")
+                self._refuse(limit)
+                return
+            super().gotLength(length)
+
+        def handleContentChunk(self, data: bytes) -> None:  # noqa: N802 (Twisted's name)
+            if self._refused:
+                return
+            self._received += len(data)
+            limit = body_limit()
+            if limit is not None and self._received > limit:
+                self.content.close()
+                self.content = io.BytesIO()
+                self._refuse(limit)
+                return
+            super().handleContentChunk(data)
+
+        def process(self) -> Any:
+            # The rest of a refused body can arrive in the same read: it was answered.
+            if self._refused:
+                return None
+            return super().process()
+
+        def _refuse(self, limit: int) -> None:
+            self._refused = True
+            body = refusal_body(limit)
+            head = (
+                "HTTP/1.1 400 Bad Request\r\n"
+                "Content-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n"
+                "X-Content-Type-Options: nosniff\r\n"
+                "Connection: close\r\n\r\n"
+            )
+            # Twisted's own answer to a malformed request: write, then close without
+            # reading what the client still sends.
+            self.channel.transport.write(head.encode() + body)
+            self.channel.loseConnection()
+
+    return BodyLimitedWebRequest

@@ -1,0 +1,122 @@
+"""Writing the ledger: charging calls, reserving and settling turns, counting images.
+
+Rows are per user and day (timezone.localdate(), i.e. TIME_ZONE). Every writer first makes
+sure its row exists with an INSERT ... ON CONFLICT DO NOTHING (`bulk_create` with
+`ignore_conflicts`), then changes it with an UPDATE of F() expressions: two first calls of a
+day can neither fail on the unique constraint nor overwrite each other's counts, on SQLite
+and PostgreSQL alike, and no savepoint is needed inside a caller's transaction.
+
+Callers that store something with the usage (a reply, a tool round, an image) call these
+inside their own transaction, so both are written or neither.
+"""
+
+from datetime import date
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from usage.models import DailyUsage, TurnReservation, UsageKind, UsageRecord
+
+
+def usage_day() -> date:
+    """The day usage counts against: today in TIME_ZONE (the quotas reset at its midnight)."""
+    return timezone.localdate()
+
+
+def _daily_row(*, user_id, day: date):
+    """The user's DailyUsage rows of `day` (a queryset of one), created if missing."""
+    DailyUsage.objects.bulk_create([DailyUsage(user_id=user_id, day=day)], ignore_conflicts=True)
+    return DailyUsage.objects.filter(user_id=user_id, day=day)
+
+
+@transaction.atomic
+def usage_record(
+    *,
+    user: Any,
+    kind: UsageKind | str,
+    model: str,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    estimated: bool = False,
+    calls: int = 1,
+    day: date | None = None,
+) -> None:
+    """Charge one call (or `calls` calls) to the ledger and to the user's day.
+
+    `estimated`: the tokens are Kaiwa's own estimate (context.estimate_tokens), not the
+    provider's figures; they are counted in `estimated_tokens` as well.
+    """
+    day = day or usage_day()
+    model = (model or "")[: UsageRecord._meta.get_field("model").max_length]
+    tokens = prompt_tokens + completion_tokens
+    UsageRecord.objects.bulk_create(
+        [UsageRecord(user_id=user.pk, day=day, model=model, kind=kind)], ignore_conflicts=True
+    )
+    UsageRecord.objects.filter(user_id=user.pk, day=day, model=model, kind=kind).update(
+        prompt_tokens=F("prompt_tokens") + prompt_tokens,
+        completion_tokens=F("completion_tokens") + completion_tokens,
+        estimated_tokens=F("estimated_tokens") + (tokens if estimated else 0),
+        calls=F("calls") + calls,
+    )
+    if tokens:
+        _daily_row(user_id=user.pk, day=day).update(tokens=F("tokens") + tokens)
+
+
+@transaction.atomic
+def usage_reserve(*, user: Any, message_id, tokens: int, limit: int) -> bool:
+    """Hold `tokens` of today for the turn of reply `message_id`; False when over `limit`.
+
+    The day's row is locked (SELECT ... FOR UPDATE; on SQLite the IMMEDIATE transaction
+    holds the database's write lock) while charged + reserved is compared with the limit
+    and the reservation is added, so concurrent starts see each other's reservations.
+    `limit` 0 means unlimited (the tokens are still reserved, for the day's picture).
+    """
+    day = usage_day()
+    row = _daily_row(user_id=user.pk, day=day).select_for_update().get()
+    if limit and row.tokens + row.reserved_tokens >= limit:
+        return False
+    DailyUsage.objects.filter(pk=row.pk).update(reserved_tokens=F("reserved_tokens") + tokens)
+    TurnReservation.objects.create(message_id=message_id, user_id=user.pk, day=day, tokens=tokens)
+    return True
+
+
+@transaction.atomic
+def usage_release(*, message_id) -> int:
+    """Give back the reservation of reply `message_id` (to the day it was made on).
+
+    Idempotent: the reservation row is deleted by whoever releases first, and only that
+    caller takes the tokens off the day. Returns the tokens released (0 if none were held).
+    """
+    reservation = TurnReservation.objects.filter(message_id=message_id).first()
+    if reservation is None:
+        return 0
+    deleted, _ = TurnReservation.objects.filter(pk=reservation.pk).delete()
+    if not deleted:
+        return 0  # released meanwhile by someone else
+    DailyUsage.objects.filter(user_id=reservation.user_id, day=reservation.day).update(
+        reserved_tokens=Greatest(F("reserved_tokens") - reservation.tokens, 0)
+    )
+    return reservation.tokens
+
+
+@transaction.atomic
+def image_take(*, user: Any, limit: int) -> date | None:
+    """Count one image for today unless `limit` (0 = none) is reached; the day, or None.
+
+    The count is taken before the provider is asked, in one conditional UPDATE, so
+    concurrent requests cannot together pass the limit; `image_give_back` returns it when
+    no image was made.
+    """
+    day = usage_day()
+    rows = _daily_row(user_id=user.pk, day=day)
+    if limit:
+        rows = rows.filter(images__lt=limit)
+    return day if rows.update(images=F("images") + 1) else None
+
+
+def image_give_back(*, user: Any, day: date) -> None:
+    """Undo `image_take` for an image the provider did not make."""
+    DailyUsage.objects.filter(user_id=user.pk, day=day, images__gt=0).update(images=F("images") - 1)
