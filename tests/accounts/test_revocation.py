@@ -221,6 +221,24 @@ async def test_the_turn_of_a_socket_closed_by_logout_finishes_and_is_stored(
     assert stored.content == SLOW_TEXT
 
 
+async def test_logout_ends_that_browsers_event_stream(live, upstream, browsers, conversation):
+    first, _ = browsers
+    upstream.enqueue(slow_reply())
+    async with first.http.post(
+        f"{live.url}/api/conversations/{conversation.id}/messages/stream/",
+        json={"content": "ブラウザーから"},
+        headers={"X-CSRFToken": await first.csrf(), "Origin": live.url},
+    ) as stream:
+        assert stream.status == 200
+        started = await read_sse(stream, stop_after=2)
+        assert await first.post_form("/accounts/logout/", {}) == 302
+        rest = await read_sse(stream)
+    ended = rest[-1][1]
+    assert ended["type"] == "error" and ended["code"] == "not_authenticated"
+    stored = await _stored_reply(started[0][1]["message_id"])
+    assert stored.status == Message.Status.COMPLETE and stored.content == SLOW_TEXT
+
+
 async def test_password_change_closes_the_other_sessions_sockets_not_the_changing_ones(
     live, upstream, person, browsers, conversation
 ):
