@@ -172,11 +172,13 @@ class _Pending:
         if not (old_key and new_key and old_key != new_key and len(new_key) <= 64):
             return self.user_ids, None
         # The session moved to a new key (update_session_auth_hash after a password change):
-        # its sockets follow it. They belong to the request's user, told too.
-        user = getattr(request, "user", None)
+        # its sockets follow it. They belong to the session's user, told too. (The session's
+        # data, not request.user: that may be unevaluated, a database read on the event loop;
+        # the session's data is loaded, since it changed in this request.)
         user_ids = set(self.user_ids)
-        if user is not None and user.is_authenticated:
-            user_ids.add(user.pk)
+        session_user = session.get(SESSION_KEY)
+        if session_user is not None:
+            user_ids.add(get_user_model()._meta.pk.to_python(session_user))
         return user_ids, {"from": _session_id(old_key), "to": _seal(new_key, old_key)}
 
 
