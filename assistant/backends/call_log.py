@@ -1,18 +1,30 @@
 """One structured log line per model call (logger ``kaiwa.llm``), shared by every backend.
 
+Every backend method wraps its call in ``with CallLog(...) as log:``; leaving the block
+writes the line once, with the outcome the block ended with:
+
+- "ok" when it ended normally (or when `ok()` was called, for a stream that yields its last
+  event after the call is complete),
+- the API.md code of an `LLMError` (which also gets the usage seen so far),
+- "cancelled" when the caller went away (task cancelled, stream closed early),
+- "error" for anything else: a bug, not the provider, still one line.
+
 The line never carries a key or a header; prompt and reply are included only when
 settings.LOG_REQUESTS is true, and then truncated.
 """
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from django.conf import settings
 
 from assistant import metrics
 from assistant.backends.base import ChatMessage, Usage
+from assistant.errors import LLMError
 
 logger = logging.getLogger("kaiwa.llm")
 
@@ -56,7 +68,32 @@ class CallLog:
     usage: Usage | None = None
     retries: int = 0
     reply: str = ""
+    # A streamed reply's pieces, joined only if the line includes the reply.
+    reply_parts: list[str] = field(default_factory=list)
     _emitted: bool = False
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.emit("ok")
+        elif isinstance(exc, LLMError):
+            exc.usage = exc.usage or self.usage  # tokens the provider billed before failing
+            self.emit(exc.code)
+        elif isinstance(exc, GeneratorExit | asyncio.CancelledError):
+            self.emit("cancelled")
+        else:
+            self.emit("error")
+
+    def ok(self) -> None:
+        """Log the call as successful now (a stream, before it yields its last event)."""
+        self.emit("ok")
 
     def first_token(self) -> None:
         if self.first_token_at is None:
@@ -82,7 +119,8 @@ class CallLog:
             extra["ttft_ms"] = round((self.first_token_at - self.started_at) * 1000)
         if getattr(settings, "LOG_REQUESTS", False):
             extra["prompt"] = self.prompt[:LOGGED_TEXT_CHARS]
-            extra["reply"] = self.reply[:LOGGED_TEXT_CHARS]
+            reply = self.reply or "".join(self.reply_parts)
+            extra["reply"] = reply[:LOGGED_TEXT_CHARS]
         logger.info("llm_call", extra=extra)
         if self.retries:
             metrics.UPSTREAM_RETRIES.inc(self.retries)

@@ -86,11 +86,9 @@ class DemoBackend(LLMBackend):
     ) -> AsyncIterator[StreamEvent]:
         """Stream the demo answer token by token (or ask for a tool)."""
         answer = self._answer(messages, options)
-        log = CallLog(
+        with CallLog(
             provider="demo", model=DEMO_MODEL, stream=True, prompt=last_user_text(messages)
-        )
-        outcome = "cancelled"
-        try:
+        ) as log:
             for index, token in enumerate(split_tokens(answer.content)):
                 if index and self.token_delay:
                     await asyncio.sleep(self.token_delay)
@@ -98,33 +96,29 @@ class DemoBackend(LLMBackend):
                 yield TextDelta(token)
             if answer.tool_calls:
                 yield ToolCallsRequested(answer.tool_calls)
-            log.usage, log.reply, outcome = answer.usage, answer.content, "ok"
-            log.emit(outcome)
+            log.usage, log.reply = answer.usage, answer.content
+            log.ok()
             yield StreamEnd(
                 finish_reason=answer.finish_reason, usage=answer.usage, model=DEMO_MODEL
             )
-        finally:
-            log.emit(outcome)
 
     async def complete_chat(
         self, *, messages: list[ChatMessage], options: ChatOptions
     ) -> Completion:
         """The same answer as `stream_chat`, in one piece."""
         answer = self._answer(messages, options)
-        log = CallLog(
+        with CallLog(
             provider="demo", model=DEMO_MODEL, stream=False, prompt=last_user_text(messages)
-        )
-        log.usage, log.reply = answer.usage, answer.content
-        log.emit("ok")
+        ) as log:
+            log.usage, log.reply = answer.usage, answer.content
         return answer
 
     async def generate_image(self, *, prompt: str, size: str) -> GeneratedImageData:
         """A small deterministic PNG whose colours derive from the prompt."""
-        log = CallLog(
+        with CallLog(
             provider="demo", model=DEMO_MODEL, stream=False, prompt=prompt, operation="image"
-        )
-        data = demo_png(prompt)
-        log.emit("ok")
+        ):
+            data = demo_png(prompt)
         return GeneratedImageData(
             b64_bytes=data, url=None, revised_prompt=f"{LABEL} {prompt}", model=DEMO_MODEL
         )

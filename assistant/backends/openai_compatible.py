@@ -208,17 +208,14 @@ class OpenAICompatibleBackend(LLMBackend):
     ) -> AsyncIterator[StreamEvent]:
         """Stream one round: TextDelta*, ToolCallsRequested?, StreamEnd (or an LLMError)."""
         kwargs = self._chat_kwargs(messages, options)
-        log = CallLog(
+        calls: dict[int, _PartialToolCall] = {}
+        finish_reason: str | None = None
+        with CallLog(
             provider=self.provider,
             model=kwargs["model"],
             stream=True,
             prompt=last_user_text(messages),
-        )
-        text: list[str] = []
-        calls: dict[int, _PartialToolCall] = {}
-        finish_reason: str | None = None
-        outcome = "cancelled"  # unless the stream ends or fails
-        try:
+        ) as log:
             try:
                 stream, log.retries = await self._open_stream(kwargs)
                 try:
@@ -235,7 +232,7 @@ class OpenAICompatibleBackend(LLMBackend):
                             content = delta.get("content")
                             if content:
                                 log.first_token()
-                                text.append(content)
+                                log.reply_parts.append(content)
                                 yield TextDelta(content)
                             if delta.get("tool_calls"):
                                 _collect_tool_fragments(calls, delta["tool_calls"])
@@ -246,7 +243,6 @@ class OpenAICompatibleBackend(LLMBackend):
             except openai.OpenAIError as exc:
                 log.retries = max(log.retries, _retries_of(exc))
                 raise self._map_error(exc, "chat") from _cause(exc)
-            log.reply = "".join(text)
             if finish_reason == "content_filter":
                 raise ContentFiltered("The provider's content filter stopped the reply.")
             tool_calls = _assemble(calls)
@@ -254,38 +250,25 @@ class OpenAICompatibleBackend(LLMBackend):
                 finish_reason = "tool_calls"  # some compatible servers say "stop"
             if tool_calls:
                 yield ToolCallsRequested(tool_calls)
-            outcome = "ok"
-            log.emit(outcome)
+            log.ok()  # the call is complete: a caller that stops after StreamEnd is no cancel
             yield StreamEnd(
                 finish_reason=finish_reason or "stop",
                 usage=log.usage,
                 model=log.model,
                 retries=log.retries,
             )
-        except LLMError as exc:
-            outcome = exc.code
-            exc.usage = exc.usage or log.usage
-            raise
-        except Exception:
-            outcome = "error"  # a bug, not the provider: still one log line
-            raise
-        finally:
-            log.reply = log.reply or "".join(text)
-            log.emit(outcome)
 
     async def complete_chat(
         self, *, messages: list[ChatMessage], options: ChatOptions
     ) -> Completion:
         """One round without streaming."""
         kwargs = self._chat_kwargs(messages, options)
-        log = CallLog(
+        with CallLog(
             provider=self.provider,
             model=kwargs["model"],
             stream=False,
             prompt=last_user_text(messages),
-        )
-        outcome = "cancelled"
-        try:
+        ) as log:
             try:
                 raw = await self._client("chat").chat.completions.with_raw_response.create(**kwargs)
                 log.retries = raw.retries_taken
@@ -314,7 +297,6 @@ class OpenAICompatibleBackend(LLMBackend):
             finish_reason = choice.finish_reason or "stop"
             if tool_calls and finish_reason == "stop":
                 finish_reason = "tool_calls"
-            outcome = "ok"
             return Completion(
                 content=content,
                 tool_calls=tool_calls,
@@ -323,14 +305,6 @@ class OpenAICompatibleBackend(LLMBackend):
                 model=log.model,
                 retries=log.retries,
             )
-        except LLMError as exc:
-            outcome = exc.code
-            raise
-        except Exception:
-            outcome = "error"  # a bug, not the provider: still one log line
-            raise
-        finally:
-            log.emit(outcome)
 
     # -- images ----------------------------------------------------------------------
 
@@ -340,15 +314,13 @@ class OpenAICompatibleBackend(LLMBackend):
         # gpt-image models always answer b64_json and reject the parameter; DALL·E needs it.
         if "gpt-image" not in self.image_model.lower():
             kwargs["response_format"] = "b64_json"
-        log = CallLog(
+        with CallLog(
             provider=self.provider,
             model=self.image_model,
             stream=False,
             prompt=prompt,
             operation="image",
-        )
-        outcome = "cancelled"
-        try:
+        ) as log:
             try:
                 raw = await self._client("image").images.with_raw_response.generate(**kwargs)
                 log.retries = raw.retries_taken
@@ -369,7 +341,6 @@ class OpenAICompatibleBackend(LLMBackend):
                     completion_tokens=result.usage.output_tokens or 0,
                 )
             log.reply = item.revised_prompt or ""
-            outcome = "ok"
             return GeneratedImageData(
                 b64_bytes=data,
                 url=None if data is not None else item.url,
@@ -377,14 +348,6 @@ class OpenAICompatibleBackend(LLMBackend):
                 model=self.image_model,
                 usage=log.usage,
             )
-        except LLMError as exc:
-            outcome = exc.code
-            raise
-        except Exception:
-            outcome = "error"  # a bug, not the provider: still one log line
-            raise
-        finally:
-            log.emit(outcome)
 
     # -- errors ----------------------------------------------------------------------
 

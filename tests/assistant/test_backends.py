@@ -480,6 +480,39 @@ async def test_abandoned_stream_is_logged_as_cancelled(backend, fake_openai, cap
     assert record.outcome == "cancelled"
 
 
+async def test_stream_failing_mid_reply_logs_its_code_and_the_text_so_far(
+    backend, fake_openai, settings, caplog
+):
+    caplog.set_level(logging.INFO, logger="kaiwa.llm")
+    settings.LOG_REQUESTS = True
+    fake_openai.enqueue(stream_error("ここまで"))
+
+    await stream_until_error(backend, UpstreamError)
+
+    (record,) = llm_records(caplog)
+    assert (record.outcome, record.stream, record.reply) == ("upstream_error", True, "ここまで")
+
+
+async def test_demo_calls_log_one_line_each_with_their_outcome(settings, caplog):
+    caplog.set_level(logging.INFO, logger="kaiwa.llm")
+    demo = configure(settings, "demo", token_delay=0)
+
+    await stream(demo)
+    await demo.complete_chat(messages=MESSAGES, options=ChatOptions())
+    await demo.generate_image(prompt="猫", size="1024x1024")
+    abandoned = demo.stream_chat(messages=MESSAGES, options=ChatOptions())
+    await anext(abandoned)
+    await abandoned.aclose()
+
+    records = llm_records(caplog)
+    assert [(r.operation, r.stream, r.outcome) for r in records] == [
+        ("chat", True, "ok"),
+        ("chat", False, "ok"),
+        ("image", False, "ok"),
+        ("chat", True, "cancelled"),
+    ]
+
+
 # -- Azure and compatible servers ----------------------------------------------------------
 
 
