@@ -1,39 +1,34 @@
-"""System checks of the LLM configuration (tag "kaiwa"), run by `manage.py check`.
+"""System checks of the configuration (tag "kaiwa"), run by `manage.py check`.
 
 Each message names the environment variable at fault, never its value when it is a
-secret. `run_startup_checks()` lets the ASGI entry point refuse to start on an error.
+secret. What a backend needs is checked by the backend itself (its `check()`, see
+assistant/backend_config.py); here are the provider choice and the settings every provider
+shares. `run_startup_checks()` lets the ASGI entry point refuse to start on an error.
 """
 
 import logging
-import numbers
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import checks
 from django.core.checks import CheckMessage, Error, register
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import SystemCheckError
+from django.utils.module_loading import import_string
+
+from assistant.backend_config import BackendSetting, as_number
 
 TAG = "kaiwa"
-PROVIDERS = ("azure", "openai", "demo")
 
 logger = logging.getLogger("kaiwa.checks")
-
-
-def _number(value: Any) -> float | None:
-    """`value` as a real number, or None (booleans and text are not numbers here)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return None
-    return float(value)
 
 
 def _positive_seconds(name: str, default: float, check_id: str) -> list[CheckMessage]:
     """An error when setting `name` is not a number of seconds greater than 0."""
     value = getattr(settings, name, default)
-    seconds = _number(value)
+    seconds = as_number(value)
     if seconds is not None and seconds > 0:
         return []
     return [
@@ -41,33 +36,44 @@ def _positive_seconds(name: str, default: float, check_id: str) -> list[CheckMes
     ]
 
 
-def _is_http_url(value: str) -> bool:
-    # Not URLValidator: it refuses single-label hosts such as docker-compose's "http://ollama".
-    if any(char.isspace() for char in value):
-        return False
+def _backend_checks(
+    setting: BackendSetting,
+    providers: dict[str, str],
+    build_error_id: str,
+    messages: list[CheckMessage],
+) -> list[CheckMessage]:
+    """`messages`, then every known backend's `check()` (the configured one with its
+    OPTIONS), then, when there is no error yet, whether the configured backend can be built."""
+    config = setting.config()
     try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
-def _options() -> dict[str, Any]:
-    config = getattr(settings, "LLM_BACKEND", None)
-    options = config.get("OPTIONS") if isinstance(config, dict) else None
-    return options if isinstance(options, dict) else {}
+        configured = setting.backend_class()
+    except ImproperlyConfigured:
+        configured = None  # reported below, when it is built
+    classes = [import_string(path) for path in providers.values()]
+    if configured is not None and configured not in classes:
+        classes.append(configured)  # a backend of the project's own
+    for backend_class in classes:
+        options = setting.options() if backend_class is configured else None
+        messages += backend_class.check(options)
+    if config is None or any(message.is_serious() for message in messages):
+        return messages
+    try:
+        setting.build()
+    except ImproperlyConfigured as exc:
+        messages.append(Error(f"{setting.name} cannot be built: {exc}", id=build_error_id))
+    return messages
 
 
 @register(TAG)
-def check_llm_provider(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Provider choice, credentials and the production rule for the demo backend."""
-    errors: list[CheckMessage] = []
+def check_llm_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """LLM_PROVIDER is known; each LLM backend's checks; LLM_BACKEND can be built."""
+    from assistant.backends import LLM_BACKEND, PROVIDERS
+
     raw = getattr(settings, "LLM_PROVIDER_SETTING", "")
     provider = getattr(settings, "LLM_PROVIDER", raw)
-    options = _options()
+    messages: list[CheckMessage] = []
     if provider not in PROVIDERS:
-        errors.append(
+        messages.append(
             Error(
                 f"LLM_PROVIDER={raw or provider!r} is not a known provider.",
                 hint="Use azure, openai or demo, or leave LLM_PROVIDER unset to choose "
@@ -75,83 +81,14 @@ def check_llm_provider(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
                 id="kaiwa.E001",
             )
         )
-        return errors
-
-    azure_endpoint = getattr(settings, "AZURE_OPENAI_ENDPOINT", "")
-    if provider == "azure":
-        if not azure_endpoint:
-            errors.append(
-                Error(
-                    "LLM_PROVIDER=azure but AZURE_OPENAI_ENDPOINT is not set.",
-                    hint="Set AZURE_OPENAI_ENDPOINT to https://<resource>.openai.azure.com.",
-                    id="kaiwa.E011",
-                )
-            )
-        elif not options.get("api_key"):
-            errors.append(
-                Error(
-                    "AZURE_OPENAI_ENDPOINT is set but AZURE_OPENAI_API_KEY is missing.",
-                    hint="Set AZURE_OPENAI_API_KEY to a key of that Azure OpenAI resource.",
-                    id="kaiwa.E002",
-                )
-            )
-    if provider == "openai" and not (
-        options.get("api_key") or getattr(settings, "OPENAI_BASE_URL", "")
-    ):
-        errors.append(
-            Error(
-                "LLM_PROVIDER=openai but neither OPENAI_API_KEY nor OPENAI_BASE_URL is set.",
-                hint="Set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for a compatible "
-                "server such as Ollama (http://localhost:11434/v1).",
-                id="kaiwa.E008",
-            )
-        )
-
-    if provider == "demo" and getattr(settings, "ENVIRONMENT", "") == "production":
-        if raw == "demo":
-            errors.append(
-                checks.Warning(
-                    "LLM_PROVIDER=demo in production: every reply is canned demo output.",
-                    hint="Configure Azure OpenAI, OpenAI or a compatible server.",
-                    id="kaiwa.W001",
-                )
-            )
-        else:
-            errors.append(
-                Error(
-                    "No LLM provider is configured in production (LLM_PROVIDER is unset and "
-                    "neither AZURE_OPENAI_ENDPOINT nor OPENAI_API_KEY/OPENAI_BASE_URL is set); "
-                    "the demo backend is never chosen silently there.",
-                    hint="Configure a provider, or set LLM_PROVIDER=demo explicitly.",
-                    id="kaiwa.E009",
-                )
-            )
-    return errors
-
-
-@register(TAG)
-def check_llm_urls(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Endpoint variables must be http(s) URLs."""
-    errors: list[CheckMessage] = []
-    for name in ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_IMAGE_ENDPOINT", "OPENAI_BASE_URL"):
-        value = getattr(settings, name, "")
-        if value and not (isinstance(value, str) and _is_http_url(value)):
-            errors.append(
-                Error(
-                    f"{name} is not a valid http(s) URL: {value!r}.",
-                    hint="For example https://<resource>.openai.azure.com or "
-                    "http://localhost:11434/v1.",
-                    id="kaiwa.E003",
-                )
-            )
-    return errors
+    return _backend_checks(LLM_BACKEND, PROVIDERS, "kaiwa.E010", messages)
 
 
 @register(TAG)
 def check_llm_parameters(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Per-call defaults, timeout and retry count within their ranges."""
     errors: list[CheckMessage] = []
-    temperature = _number(getattr(settings, "LLM_DEFAULT_TEMPERATURE", 0.7))
+    temperature = as_number(getattr(settings, "LLM_DEFAULT_TEMPERATURE", 0.7))
     if temperature is None or not 0 <= temperature <= 2:
         errors.append(
             Error(
@@ -184,32 +121,7 @@ def check_llm_parameters(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
                 id="kaiwa.E007",
             )
         )
-    delay = _number(getattr(settings, "DEMO_TOKEN_DELAY", 0))
-    if delay is None or delay < 0:
-        errors.append(
-            Error(
-                "DEMO_TOKEN_DELAY must be a number of seconds of 0 or more, not "
-                f"{getattr(settings, 'DEMO_TOKEN_DELAY', None)!r}.",
-                id="kaiwa.E012",
-            )
-        )
     return errors
-
-
-@register(TAG)
-def check_llm_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """LLM_BACKEND must name an importable backend that accepts its OPTIONS."""
-    from assistant.backends import build_backend
-
-    config = getattr(settings, "LLM_BACKEND", None)
-    if isinstance(config, dict) and not config.get("BACKEND"):
-        return []  # an unknown LLM_PROVIDER, already reported by kaiwa.E001
-    try:
-        build_backend(config)
-    except (ImproperlyConfigured, ValueError) as exc:
-        message = str(exc) if isinstance(exc, ImproperlyConfigured) else "an option is invalid"
-        return [Error(f"LLM_BACKEND cannot be built: {message}", id="kaiwa.E010")]
-    return []
 
 
 @register(TAG)
@@ -254,22 +166,16 @@ def run_startup_checks() -> None:
 
 # --- Images and web search -------------------------------------------------------------
 
-SEARCH_PROVIDERS = ("searxng", "tavily", "brave")
-
-
-def _search_options() -> dict[str, Any]:
-    config = getattr(settings, "SEARCH_BACKEND", None)
-    options = config.get("OPTIONS") if isinstance(config, dict) else None
-    return options if isinstance(options, dict) else {}
-
 
 @register(TAG)
 def check_search(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """SEARCH_PROVIDER known, with the URL or key its provider needs."""
+    """SEARCH_PROVIDER is known; the search backend's checks; SEARCH_BACKEND can be built."""
+    from assistant.search import PROVIDERS, SEARCH_BACKEND
+
     provider = getattr(settings, "SEARCH_PROVIDER", "")
     if not provider:
         return []  # no web search: the search_web tool is simply not offered
-    if provider not in SEARCH_PROVIDERS:
+    if provider not in PROVIDERS:
         return [
             Error(
                 f"SEARCH_PROVIDER={provider!r} is not a known search provider.",
@@ -278,53 +184,7 @@ def check_search(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                 id="kaiwa.E020",
             )
         ]
-    errors: list[CheckMessage] = []
-    options = _search_options()
-    if provider == "searxng":
-        url = getattr(settings, "SEARXNG_URL", "")
-        if not url:
-            errors.append(
-                Error(
-                    "SEARCH_PROVIDER=searxng but SEARXNG_URL is not set.",
-                    hint="Set SEARXNG_URL to your SearxNG instance, e.g. http://localhost:8888 "
-                    "(with the json format enabled in its settings.yml).",
-                    id="kaiwa.E021",
-                )
-            )
-        elif not (isinstance(url, str) and _is_http_url(url)):
-            errors.append(
-                Error(f"SEARXNG_URL is not a valid http(s) URL: {url!r}.", id="kaiwa.E021")
-            )
-    key_names = {
-        "tavily": ("TAVILY_API_KEY", "kaiwa.E022"),
-        "brave": ("BRAVE_API_KEY", "kaiwa.E023"),
-    }
-    if provider in key_names and not options.get("api_key"):
-        name, check_id = key_names[provider]
-        errors.append(Error(f"SEARCH_PROVIDER={provider} but {name} is not set.", id=check_id))
-    base_names = {"tavily": "TAVILY_BASE_URL", "brave": "BRAVE_BASE_URL"}
-    if provider in base_names:
-        name = base_names[provider]
-        value = getattr(settings, name, "")
-        if not (isinstance(value, str) and _is_http_url(value)):
-            errors.append(Error(f"{name} is not a valid http(s) URL: {value!r}.", id="kaiwa.E024"))
-    errors += _positive_seconds("SEARCH_TIMEOUT", 10, "kaiwa.E025")
-    max_bytes = getattr(settings, "SEARCH_MAX_RESPONSE_BYTES", 1)
-    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1:
-        errors.append(
-            Error(
-                f"SEARCH_MAX_RESPONSE_BYTES must be a positive integer (bytes), not {max_bytes!r}.",
-                id="kaiwa.E041",
-            )
-        )
-    if not errors:
-        from assistant.search import build_search_backend
-
-        try:
-            build_search_backend(getattr(settings, "SEARCH_BACKEND", None))
-        except ImproperlyConfigured as exc:
-            errors.append(Error(f"SEARCH_BACKEND cannot be built: {exc}", id="kaiwa.E026"))
-    return errors
+    return _backend_checks(SEARCH_BACKEND, PROVIDERS, "kaiwa.E026", [])
 
 
 @register(TAG)

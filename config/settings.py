@@ -484,11 +484,11 @@ SECURE_CSP = {
 }
 
 # --- LLM backends (API.md section 1) ---
-# Like EMAIL_BACKEND / CACHES: a dotted path and its OPTIONS, built lazily by
-# assistant.backends.get_backend(). Nothing here raises for an LLM misconfiguration: the
-# raw values are kept, `manage.py check` (assistant/checks.py) names the variable at fault,
-# and the server refuses to start. API keys go into OPTIONS only, never a setting of their
-# own (Django's debug page and our logs cleanse "*api_key*" entries).
+# Like CACHES: a dotted path and its OPTIONS, built lazily by assistant.backends.get_backend()
+# with the backend's from_options(). Nothing here raises for an LLM misconfiguration: the raw
+# values are kept, and each backend's check() (`manage.py check`) names the variable at
+# fault; the server refuses to start (docs/backends.md). API keys go into OPTIONS only, never
+# a setting of their own (Django's debug page and our logs cleanse "*api_key*" entries).
 
 
 def _env_number(name: str, default: float, cast: type) -> float | int | str:
@@ -585,10 +585,10 @@ IMAGE_DOWNLOAD_ALLOW_PRIVATE = env.bool("IMAGE_DOWNLOAD_ALLOW_PRIVATE", default=
 # DALL·E 3's sizes: https://platform.openai.com/docs/api-reference/images/create
 IMAGE_SIZES = env.list("IMAGE_SIZES", default=["1024x1024", "1792x1024", "1024x1792"])
 
-# Web search for the search_web tool, like EMAIL_BACKEND: SEARCH_PROVIDER picks a backend
+# Web search for the search_web tool, like LLM_BACKEND: SEARCH_PROVIDER picks a backend
 # (searxng, tavily or brave); unset, the tool is not offered to the model. An unknown
-# provider or a missing URL/key is reported by `manage.py check` (kaiwa.E020+). Keys go into
-# OPTIONS only. SearxNG's JSON API: https://docs.searxng.org/dev/search_api.html
+# provider or a missing URL/key is reported by `manage.py check` (kaiwa.E020+, the backend's
+# check()). Keys go into OPTIONS only. SearxNG's JSON API: https://docs.searxng.org/dev/search_api.html
 SEARCH_PROVIDER = env.str("SEARCH_PROVIDER", default="").strip().lower()
 SEARXNG_URL = env.str("SEARXNG_URL", default="").strip()
 TAVILY_BASE_URL = env.str("TAVILY_BASE_URL", default="https://api.tavily.com").strip()

@@ -1,12 +1,18 @@
 """What every LLM backend offers, in our own types: services never see the `openai` SDK.
 
-A backend is configured like Django's EMAIL_BACKEND: settings.LLM_BACKEND holds a dotted path
-and OPTIONS; `assistant.backends.get_backend()` builds it once per process.
+A backend is configured like Django's CACHES: settings.LLM_BACKEND holds a dotted path and
+OPTIONS; `assistant.backends.get_backend()` builds it once per process with
+`from_options()`. Each backend class declares its `Options` (and the environment variable
+of each) and its `check()` (assistant/backend_config.py).
 """
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
+
+from django.core.checks import CheckMessage
+
+from assistant.backend_config import Options
 
 # Chat messages travel in the OpenAI wire shape ({"role", "content", "tool_calls",
 # "tool_call_id"}); every provider we support speaks it, so there is nothing to translate.
@@ -112,10 +118,24 @@ class LLMBackend:
     subclass carrying API.md's code, with a message that never contains a key.
     """
 
+    Options: ClassVar[type[Options]] = Options
     info: BackendInfo
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, options: Options) -> None:
         self.options = options
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> Self:
+        """The backend for settings.LLM_BACKEND's OPTIONS; ImproperlyConfigured names the
+        environment variable at fault."""
+        return cls(cls.Options.from_options(options))
+
+    @classmethod
+    def check(cls, options: dict[str, Any] | None) -> list[CheckMessage]:
+        """`manage.py check` messages about this backend's variables. `options` are
+        LLM_BACKEND's OPTIONS when this is the configured backend, else None: then only the
+        variables it reads that are set are checked, so a typo is caught before switching."""
+        return []
 
     def stream_chat(
         self, *, messages: list[ChatMessage], options: ChatOptions

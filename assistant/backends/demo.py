@@ -14,8 +14,14 @@ import re
 import struct
 import zlib
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from django.conf import settings
+from django.core import checks
+from django.core.checks import CheckMessage, Error
+
+from assistant.backend_config import Options, as_number, option
 from assistant.backends.base import (
     BackendInfo,
     ChatMessage,
@@ -55,8 +61,15 @@ def split_tokens(text: str) -> list[str]:
     return _TOKEN_RE.findall(text)
 
 
+@dataclass(frozen=True, kw_only=True)
+class DemoOptions(Options):
+    token_delay: float = option("DEMO_TOKEN_DELAY", 0.02)  # seconds between tokens
+
+
 class DemoBackend(LLMBackend):
     """Offline deterministic backend; model "demo"; `token_delay` seconds between tokens."""
+
+    Options = DemoOptions
 
     # Phrase (matched case-insensitively in the newest user message) -> tool it triggers.
     # The first phrase, in this order, whose tool is offered wins.
@@ -71,10 +84,46 @@ class DemoBackend(LLMBackend):
         "search": "search_web",
     }
 
-    def __init__(self, *, token_delay: float = 0.02) -> None:
-        super().__init__(token_delay=token_delay)
-        self.token_delay = max(0.0, float(token_delay))
+    def __init__(self, options: DemoOptions) -> None:
+        super().__init__(options)
+        self.token_delay = options.token_delay
         self.info = BackendInfo(provider="demo", default_model=DEMO_MODEL, is_demo=True)
+
+    @classmethod
+    def check(cls, options: dict[str, Any] | None) -> list[CheckMessage]:
+        """DEMO_TOKEN_DELAY is 0 or more; in production the demo backend is an error when it
+        was chosen because nothing else was configured, and a warning when asked for."""
+        errors: list[CheckMessage] = []
+        delay = as_number(getattr(settings, "DEMO_TOKEN_DELAY", 0))
+        if delay is None or delay < 0:
+            errors.append(
+                Error(
+                    "DEMO_TOKEN_DELAY must be a number of seconds of 0 or more, not "
+                    f"{getattr(settings, 'DEMO_TOKEN_DELAY', None)!r}.",
+                    id="kaiwa.E012",
+                )
+            )
+        if options is None or getattr(settings, "ENVIRONMENT", "") != "production":
+            return errors
+        if getattr(settings, "LLM_PROVIDER_SETTING", "") == "demo":
+            errors.append(
+                checks.Warning(
+                    "LLM_PROVIDER=demo in production: every reply is canned demo output.",
+                    hint="Configure Azure OpenAI, OpenAI or a compatible server.",
+                    id="kaiwa.W001",
+                )
+            )
+        else:
+            errors.append(
+                Error(
+                    "No LLM provider is configured in production (LLM_PROVIDER is unset and "
+                    "neither AZURE_OPENAI_ENDPOINT nor OPENAI_API_KEY/OPENAI_BASE_URL is set); "
+                    "the demo backend is never chosen silently there.",
+                    hint="Configure a provider, or set LLM_PROVIDER=demo explicitly.",
+                    id="kaiwa.E009",
+                )
+            )
+        return errors
 
     def __repr__(self) -> str:
         return f"<DemoBackend token_delay={self.token_delay}>"

@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Literal
 import openai
 from django.conf import settings
 
+from assistant.backend_config import Options, option
 from assistant.backends.base import (
     BackendInfo,
     ChatMessage,
@@ -70,39 +71,31 @@ class _PartialToolCall:
     arguments: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, kw_only=True)
+class CompatibleOptions(Options):
+    """What every OpenAI-API backend is configured with, besides its endpoint and key."""
+
+    timeout: float = option("LLM_REQUEST_TIMEOUT", 30.0)
+    max_retries: int = option("LLM_MAX_RETRIES", 3)  # the SDK's own retries
+    http_client: str = option("LLM_HTTP_CLIENT", "aiohttp", choices=HTTP_CLIENTS)
+
+
 class OpenAICompatibleBackend(LLMBackend):
     """Base of the backends that speak the OpenAI HTTP API through the `openai` SDK."""
 
     provider: ClassVar[Literal["azure", "openai"]]
+    Options: ClassVar[type[CompatibleOptions]] = CompatibleOptions
     # Environment variables named in operator-facing error messages, by purpose.
     API_KEY_SETTINGS: ClassVar[dict[str, str]]
     MODEL_SETTINGS: ClassVar[dict[str, str]]
 
-    def __init__(
-        self,
-        *,
-        model: str,
-        image_model: str,
-        timeout: float = 30.0,
-        max_retries: int = 3,
-        http_client: str = "aiohttp",
-    ) -> None:
-        # Unknown options are a TypeError (get_backend() reports it); keys stay out of
-        # self.options.
-        if http_client not in HTTP_CLIENTS:
-            raise TypeError(f"http_client must be one of {', '.join(HTTP_CLIENTS)}")
-        super().__init__(
-            model=model,
-            image_model=image_model,
-            timeout=timeout,
-            max_retries=max_retries,
-            http_client=http_client,
-        )
-        self.http_client = http_client
+    def __init__(self, options: CompatibleOptions, *, model: str, image_model: str) -> None:
+        super().__init__(options)
+        self.http_client = options.http_client
         self.default_model = model
         self.image_model = image_model
-        self.timeout = float(timeout)
-        self.max_retries = int(max_retries)
+        self.timeout = options.timeout
+        self.max_retries = options.max_retries
         # Cleared (for this instance) the first time the server rejects `stream_options`.
         self.stream_usage_supported = True
         self._clients: dict[asyncio.AbstractEventLoop, dict[str, openai.AsyncOpenAI]] = {}

@@ -1,19 +1,21 @@
-"""Web search for the search_web tool, configured like Django's EMAIL_BACKEND.
+"""Web search for the search_web tool, configured like Django's CACHES.
 
     SEARCH_BACKEND = {"BACKEND": "assistant.search.searxng.SearxngSearch", "OPTIONS": {...}}
 
-settings.py builds it from SEARCH_PROVIDER (searxng, tavily or brave) and the provider's
-URL/key variables; None means no search, and then the tool is not offered to the model.
-Backends are cheap (an HTTP client per call), so one is built for each search.
+settings.py builds it from SEARCH_PROVIDER (one of PROVIDERS) and the provider's URL/key
+variables; None means no search, and then the tool is not offered to the model. The
+backend is built once per process (assistant/backend_config.py) and holds no connection:
+each search opens its own HTTP client.
 """
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
 
+from assistant.backend_config import BackendSetting
 from assistant.search.base import SearchBackend, SearchError, SearchResult
 
 __all__ = [
+    "PROVIDERS",
+    "SEARCH_BACKEND",
     "SearchBackend",
     "SearchError",
     "SearchResult",
@@ -22,34 +24,31 @@ __all__ = [
     "search_configured",
 ]
 
+# SEARCH_PROVIDER's values and the backend each selects.
+PROVIDERS = {
+    "searxng": "assistant.search.searxng.SearxngSearch",
+    "tavily": "assistant.search.tavily.TavilySearch",
+    "brave": "assistant.search.brave.BraveSearch",
+}
+
+SEARCH_BACKEND = BackendSetting(
+    "SEARCH_BACKEND",
+    SearchBackend,
+    chooser="SEARCH_PROVIDER (searxng, tavily or brave)",
+    optional=True,
+)
+
 
 def search_configured() -> bool:
     """Whether a search provider is configured (the search_web tool is offered)."""
     return bool(getattr(settings, "SEARCH_BACKEND", None))
 
 
-def build_search_backend(config: dict) -> SearchBackend:
-    """A backend from `config` ({"BACKEND": dotted path, "OPTIONS": {...}})."""
-    path = config.get("BACKEND") if isinstance(config, dict) else None
-    if not path or not isinstance(path, str):
-        raise ImproperlyConfigured("SEARCH_BACKEND['BACKEND'] must be a dotted path.")
-    try:
-        backend_class = import_string(path)
-    except ImportError as exc:
-        raise ImproperlyConfigured(
-            f"SEARCH_BACKEND = {path!r} could not be imported: {exc}"
-        ) from exc
-    if not (isinstance(backend_class, type) and issubclass(backend_class, SearchBackend)):
-        raise ImproperlyConfigured(f"SEARCH_BACKEND = {path!r} is not a SearchBackend.")
-    options = config.get("OPTIONS") or {}
-    try:
-        return backend_class(**options)
-    except TypeError as exc:
-        # Names the option, never a value (OPTIONS hold the API key).
-        raise ImproperlyConfigured(f"SEARCH_BACKEND['OPTIONS'] do not fit {path}: {exc}") from None
+def build_search_backend(config: dict) -> SearchBackend | None:
+    """A new backend from `config` ({"BACKEND": dotted path, "OPTIONS": {...}})."""
+    return SEARCH_BACKEND.build(config)
 
 
 def get_search_backend() -> SearchBackend | None:
     """The configured backend, or None when web search is not configured."""
-    config = getattr(settings, "SEARCH_BACKEND", None)
-    return build_search_backend(config) if config else None
+    return SEARCH_BACKEND.get()

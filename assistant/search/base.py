@@ -1,7 +1,8 @@
 """What every search backend offers: `search()` returning titles, URLs and snippets.
 
 Every failure (timeout, connection, HTTP status, unreadable answer) is a `SearchError`
-whose sentence the model reads as the tool's error; it never contains a key.
+whose sentence the model reads as the tool's error; it never contains a key. Like the LLM
+backends, each class declares its `Options` and its `check()` (assistant/backend_config.py).
 """
 
 import asyncio
@@ -11,11 +12,14 @@ import logging
 import re
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 import httpx2
 from django.conf import settings
+from django.core.checks import CheckMessage, Error
+
+from assistant.backend_config import Options, as_number, is_http_url, option
 
 logger = logging.getLogger("kaiwa.search")
 
@@ -79,15 +83,55 @@ def collect(items: Any, max_results: int, **fields: str) -> list[SearchResult]:
     return results
 
 
+@dataclass(frozen=True, kw_only=True)
+class SearchOptions(Options):
+    timeout: float = option("SEARCH_TIMEOUT", 10.0)
+
+
 class SearchBackend:
     """Base class: subclasses implement `search()` with `_request()`."""
 
     provider: ClassVar[str] = "search"
+    Options: ClassVar[type[SearchOptions]] = SearchOptions
     # The variable that holds the key, named in errors (never the key itself).
     API_KEY_SETTING: ClassVar[str | None] = None
 
-    def __init__(self, *, timeout: float = 10.0) -> None:
-        self.timeout = float(timeout)
+    def __init__(self, options: SearchOptions) -> None:
+        self.timeout = options.timeout
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> Self:
+        """The backend for settings.SEARCH_BACKEND's OPTIONS; ImproperlyConfigured names the
+        environment variable at fault."""
+        return cls(cls.Options.from_options(options))
+
+    @classmethod
+    def check(cls, options: dict[str, Any] | None) -> list[CheckMessage]:
+        """`manage.py check` messages when this is the configured backend (`options` are
+        SEARCH_BACKEND's OPTIONS; None when another or none is): the timeout and the
+        response cap, shared by every provider; subclasses add their URL or key."""
+        if options is None:
+            return []
+        errors: list[CheckMessage] = []
+        timeout = as_number(getattr(settings, "SEARCH_TIMEOUT", 10))
+        if timeout is None or timeout <= 0:
+            errors.append(
+                Error(
+                    "SEARCH_TIMEOUT must be a number of seconds greater than 0, not "
+                    f"{getattr(settings, 'SEARCH_TIMEOUT', None)!r}.",
+                    id="kaiwa.E025",
+                )
+            )
+        max_bytes = getattr(settings, "SEARCH_MAX_RESPONSE_BYTES", 1)
+        if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1:
+            errors.append(
+                Error(
+                    "SEARCH_MAX_RESPONSE_BYTES must be a positive integer (bytes), not "
+                    f"{max_bytes!r}.",
+                    id="kaiwa.E041",
+                )
+            )
+        return errors
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"  # never the options: they may hold a key
@@ -183,3 +227,35 @@ class SearchBackend:
         elif status == 429:
             detail += " It is rate-limiting requests; try again later."
         return detail
+
+
+class HostedSearch(SearchBackend):
+    """A hosted search API: a key (`API_KEY_SETTING`) and a base URL (`BASE_URL_SETTING`).
+    Subclasses declare Options with `api_key` and `base_url`."""
+
+    BASE_URL_SETTING: ClassVar[str]
+    KEY_CHECK_ID: ClassVar[str]  # the check id of a missing key
+
+    def __init__(self, options: Any) -> None:
+        super().__init__(options)
+        self._api_key = options.api_key
+        self.base_url = options.base_url.rstrip("/")
+
+    @classmethod
+    def check(cls, options: dict[str, Any] | None) -> list[CheckMessage]:
+        """The configured backend needs its key, and a base URL that is http(s)."""
+        if options is None:
+            return []
+        errors: list[CheckMessage] = []
+        if not options.get("api_key"):
+            errors.append(
+                Error(
+                    f"SEARCH_PROVIDER={cls.provider} but {cls.API_KEY_SETTING} is not set.",
+                    id=cls.KEY_CHECK_ID,
+                )
+            )
+        name = cls.BASE_URL_SETTING
+        value = getattr(settings, name, "")
+        if not is_http_url(value):
+            errors.append(Error(f"{name} is not a valid http(s) URL: {value!r}.", id="kaiwa.E024"))
+        return errors + super().check(options)

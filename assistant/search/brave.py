@@ -3,26 +3,30 @@
 https://api-dashboard.search.brave.com/app/documentation/web-search/get-started
 """
 
-from assistant.search.base import SearchBackend, SearchResult, collect
+from dataclasses import dataclass
+from typing import ClassVar
+
+from assistant.backend_config import option
+from assistant.search.base import HostedSearch, SearchOptions, SearchResult, collect
 
 # Brave's `count` accepts at most 20.
 _MAX_COUNT = 20
 
 
-class BraveSearch(SearchBackend):
-    provider = "brave"
-    API_KEY_SETTING = "BRAVE_API_KEY"
+@dataclass(frozen=True, kw_only=True)
+class BraveOptions(SearchOptions):
+    URLS: ClassVar[tuple[str, ...]] = ("base_url",)
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str = "https://api.search.brave.com",
-        timeout: float = 10.0,
-    ) -> None:
-        super().__init__(timeout=timeout)
-        self._api_key = api_key
-        self.base_url = base_url.rstrip("/")
+    api_key: str = option("BRAVE_API_KEY", "", secret=True)
+    base_url: str = option("BRAVE_BASE_URL", "https://api.search.brave.com")
+
+
+class BraveSearch(HostedSearch):
+    provider = "brave"
+    Options = BraveOptions
+    API_KEY_SETTING = "BRAVE_API_KEY"
+    BASE_URL_SETTING = "BRAVE_BASE_URL"
+    KEY_CHECK_ID = "kaiwa.E023"
 
     async def search(self, *, query: str, max_results: int) -> list[SearchResult]:
         body = await self._request(

@@ -3,19 +3,27 @@
 https://docs.tavily.com/documentation/api-reference/endpoint/search
 """
 
-from assistant.search.base import SearchBackend, SearchResult, collect
+from dataclasses import dataclass
+from typing import ClassVar
+
+from assistant.backend_config import option
+from assistant.search.base import HostedSearch, SearchOptions, SearchResult, collect
 
 
-class TavilySearch(SearchBackend):
+@dataclass(frozen=True, kw_only=True)
+class TavilyOptions(SearchOptions):
+    URLS: ClassVar[tuple[str, ...]] = ("base_url",)
+
+    api_key: str = option("TAVILY_API_KEY", "", secret=True)
+    base_url: str = option("TAVILY_BASE_URL", "https://api.tavily.com")
+
+
+class TavilySearch(HostedSearch):
     provider = "tavily"
+    Options = TavilyOptions
     API_KEY_SETTING = "TAVILY_API_KEY"
-
-    def __init__(
-        self, *, api_key: str, base_url: str = "https://api.tavily.com", timeout: float = 10.0
-    ) -> None:
-        super().__init__(timeout=timeout)
-        self._api_key = api_key
-        self.base_url = base_url.rstrip("/")
+    BASE_URL_SETTING = "TAVILY_BASE_URL"
+    KEY_CHECK_ID = "kaiwa.E022"
 
     async def search(self, *, query: str, max_results: int) -> list[SearchResult]:
         body = await self._request(

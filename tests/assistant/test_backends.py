@@ -645,6 +645,35 @@ def test_bad_backend_setting_is_improperly_configured(settings, config, message)
         get_backend()
 
 
+@pytest.mark.parametrize(
+    ("provider", "options", "variable"),
+    [
+        ("openai", {"timeout": "soon"}, "LLM_REQUEST_TIMEOUT"),
+        ("openai", {"max_retries": -1}, "LLM_MAX_RETRIES"),
+        ("openai", {"base_url": "localhost:11434"}, "OPENAI_BASE_URL"),
+        ("azure", {"api_version": "latest"}, "AZURE_OPENAI_API_VERSION"),
+        ("azure", {"image_endpoint": "ftp://images"}, "AZURE_OPENAI_IMAGE_ENDPOINT"),
+        ("demo", {"token_delay": -1}, "DEMO_TOKEN_DELAY"),
+    ],
+)
+def test_an_option_out_of_shape_names_its_environment_variable(
+    settings, provider, options, variable
+):
+    settings.LLM_BACKEND = {"BACKEND": BACKENDS[provider], "OPTIONS": options}
+
+    with pytest.raises(ImproperlyConfigured, match=variable):
+        get_backend()
+
+
+def test_a_key_of_the_wrong_type_is_named_but_never_quoted(settings):
+    settings.LLM_BACKEND = {"BACKEND": BACKENDS["openai"], "OPTIONS": {"api_key": 4242424242}}
+
+    with pytest.raises(ImproperlyConfigured, match="OPENAI_API_KEY") as raised:
+        get_backend()
+
+    assert "4242424242" not in str(raised.value)
+
+
 def test_cached_backend_works_from_one_event_loop_per_call(settings, fake_openai):
     # async_to_sync runs each call on a new event loop; one shared httpx2 pool would
     # fail here with "Event loop is closed" on the second call.

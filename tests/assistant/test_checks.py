@@ -5,6 +5,7 @@ from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
+from assistant.backends.demo import DemoBackend
 from assistant.checks import run_startup_checks
 
 AZURE = "assistant.backends.azure.AzureOpenAIBackend"
@@ -177,3 +178,44 @@ def test_well_formed_llm_models_has_no_issues(settings):
     settings.LLM_MODELS = "gpt-4o-mini=GPT-4o mini,gpt-4o"
 
     assert kaiwa_messages() == []
+
+
+@pytest.mark.parametrize("value", ["2025-01-01", "2025-01-01-preview", "v1"])
+def test_well_formed_azure_api_versions(settings, value):
+    settings.AZURE_OPENAI_API_VERSION = value
+
+    assert kaiwa_messages() == []
+
+
+@pytest.mark.parametrize("value", ["latest", "2025-1-1", "V1", "2025-01-01-beta"])
+def test_malformed_azure_api_version(settings, value):
+    settings.AZURE_OPENAI_API_VERSION = value
+
+    assert "AZURE_OPENAI_API_VERSION" in only_error(kaiwa_messages(), "kaiwa.E013").msg
+
+
+def test_an_option_the_backend_refuses_names_its_variable_never_a_key(settings):
+    use(settings, "azure", backend=AZURE, endpoint="https://r.openai.azure.com", api_key=12345)
+
+    message = only_error(kaiwa_messages(), "kaiwa.E010")
+
+    assert "AZURE_OPENAI_API_KEY" in message.msg and "12345" not in message.msg
+
+
+class ProjectBackend(DemoBackend):
+    """A backend of the project's own, with a check of its own."""
+
+    @classmethod
+    def check(cls, options):
+        if options is None:
+            return []
+        return [checks.Error(f"PROJECT_LLM_URL is not set ({sorted(options)}).", id="x.E001")]
+
+
+def test_the_configured_backends_own_check_runs_with_its_options(settings):
+    use(settings, "demo", backend=f"{__name__}.ProjectBackend", token_delay=0)
+
+    message = only_error(kaiwa_messages(), "x.E001")
+
+    assert message.msg == "PROJECT_LLM_URL is not set (['token_delay'])."
+    assert not [m for m in kaiwa_messages() if m.id == "kaiwa.E010"]  # not built on an error

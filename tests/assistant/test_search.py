@@ -8,8 +8,9 @@ import time
 import pytest
 from aiohttp import web
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
-from assistant.search import SearchError, build_search_backend
+from assistant.search import SearchError, build_search_backend, get_search_backend
 from assistant.tools import registry
 from conversations.models import Message
 from tests.fakes.openai_server import reply, tool_calls
@@ -357,3 +358,36 @@ def test_image_settings_are_checked(settings):
     assert "IMAGE_MAX_BYTES" in errors["kaiwa.E028"]
     assert "IMAGE_SIZES" in errors["kaiwa.E029"]
     assert "IMAGE_DOWNLOAD_TIMEOUT" in errors["kaiwa.E027"]
+
+
+def test_the_backend_is_built_once_and_again_when_the_setting_changes(settings):
+    configure(settings, "searxng", "assistant.search.searxng.SearxngSearch", url="http://s1")
+    first = get_search_backend()
+    assert get_search_backend() is first and first.url == "http://s1"
+
+    configure(settings, "searxng", "assistant.search.searxng.SearxngSearch", url="http://s2")
+    assert get_search_backend().url == "http://s2"
+
+    configure(settings, "")
+    assert get_search_backend() is None
+
+
+@pytest.mark.parametrize(
+    ("config", "complaint"),
+    [
+        ({"BACKEND": "assistant.search.nope.Search"}, "could not be imported"),
+        ({"BACKEND": "assistant.backends.demo.DemoBackend"}, "not a subclass"),
+        ({"BACKEND": "", "OPTIONS": {}}, "SEARCH_PROVIDER"),
+        (
+            {"BACKEND": "assistant.search.searxng.SearxngSearch", "OPTIONS": {"url": "s:8888"}},
+            "SEARXNG_URL",
+        ),
+        (
+            {"BACKEND": "assistant.search.brave.BraveSearch", "OPTIONS": {"timeout": "soon"}},
+            "SEARCH_TIMEOUT",
+        ),
+    ],
+)
+def test_a_bad_search_backend_setting_is_improperly_configured(config, complaint):
+    with pytest.raises(ImproperlyConfigured, match=complaint):
+        build_search_backend(config)
