@@ -17,7 +17,7 @@ from assistant.context import estimate_messages_tokens, estimate_tokens
 from assistant.errors import UpstreamError
 from assistant.limits import quota_check
 from assistant.tools import analyze_text
-from assistant.turns import validate_message_text
+from conversations.validation import validate_message_text
 from usage.models import UsageKind
 from usage.services import usage_record
 

@@ -12,11 +12,11 @@ from django.db.models.functions import Length
 
 from assistant.context import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
 from assistant.limits import quota_check, quota_reserve
-from config import json_input
 from conversations.allowed_models import model_for_turn, require_allowed
 from conversations.errors import InvalidInput, TurnInProgress
 from conversations.models import Conversation, Message
 from conversations.services import conversation_create, conversation_title_from_message
+from conversations.validation import validate_message_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,18 +25,6 @@ class Turn:
     user_message: Message
     reply: Message
     created: bool  # False when an earlier turn with the same client_id was returned
-
-
-def validate_message_text(content: str) -> str:
-    """API.md: 1..MAX_MESSAGE_CHARS characters, not only whitespace, valid Unicode."""
-    if not isinstance(content, str) or not content.strip():
-        raise InvalidInput("The message is empty.")
-    limit = settings.KAIWA["MAX_MESSAGE_CHARS"]
-    if len(content) > limit:
-        raise InvalidInput(f"The message is longer than {limit} characters.")
-    if json_input.has_lone_surrogate(content):
-        raise InvalidInput(json_input.LONE_SURROGATE)
-    return content
 
 
 def turn_start(

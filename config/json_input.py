@@ -8,26 +8,18 @@ would echo it.
 """
 
 import json
-import re
 from typing import Any
 
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
-# After decoding, a valid surrogate pair is one code point; any surrogate left is lone.
-_SURROGATE = re.compile("[\ud800-\udfff]")
+from conversations.validation import LONE_SURROGATE, has_lone_surrogate
 
 TOO_DEEP = "The JSON is nested too deeply."
-LONE_SURROGATE = "The text contains a lone surrogate (\\ud800-\\udfff), which is not valid Unicode."
 
 
 class UnreadableJSON(ValueError):
     """JSON that is malformed, nested too deeply, or holds text that is not valid Unicode."""
-
-
-def has_lone_surrogate(text: str) -> bool:
-    """True when `text` holds a code point that UTF-8 cannot encode."""
-    return _SURROGATE.search(text) is not None
 
 
 def loads(raw: str | bytes) -> Any:

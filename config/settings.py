@@ -389,11 +389,10 @@ LOGGING = {
     },
 }
 
-# --- Kaiwa conversation limits ----------------------------------------------------------
+# --- Kaiwa conversation limits (the rules: conversations/validation.py) ---------------------
 KAIWA = {
     "MAX_MESSAGE_CHARS": env.int("MAX_MESSAGE_CHARS", default=32_000),
     "MAX_SYSTEM_PROMPT_CHARS": env.int("MAX_SYSTEM_PROMPT_CHARS", default=8_000),
-    "MAX_TITLE_CHARS": 200,
 }
 LLM_SYSTEM_PROMPT = env.str(
     "LLM_SYSTEM_PROMPT", default="あなたは親切で有能な日本語のAIアシスタントです。"

@@ -8,6 +8,12 @@ from django.db import transaction
 from conversations.allowed_models import require_allowed
 from conversations.errors import TurnInProgress
 from conversations.models import Conversation, Message, SavedNote
+from conversations.validation import (
+    validate_max_tokens,
+    validate_system_prompt,
+    validate_temperature,
+    validate_title,
+)
 
 _UNSET = object()
 
@@ -29,11 +35,17 @@ def conversation_create(
     client_id: uuid.UUID | None = None,
 ) -> Conversation:
     """Create a conversation; the system prompt defaults to LLM_SYSTEM_PROMPT, the model
-    ("" = the default) must be one of LLM_MODELS.
+    ("" = the default) must be one of LLM_MODELS, the rest follow conversations.validation
+    (InvalidInput otherwise).
 
     A `client_id` the owner already used for another conversation raises IntegrityError.
     """
     require_allowed(model)
+    validate_title(title)
+    if system_prompt is not None:  # the operator's LLM_SYSTEM_PROMPT is not held to the limit
+        validate_system_prompt(system_prompt)
+    validate_temperature(temperature)
+    validate_max_tokens(max_tokens)
     return Conversation.objects.create(
         owner=owner,
         client_id=client_id,
@@ -47,13 +59,20 @@ def conversation_create(
 
 @transaction.atomic
 def conversation_update(*, conversation: Conversation, **changes) -> Conversation:
-    """Change a conversation's title, system prompt or model parameters."""
-    allowed = {"title", "system_prompt", "model", "temperature", "max_tokens"}
-    unknown = set(changes) - allowed
+    """Change a conversation's title, system prompt or model parameters (each checked as
+    conversation_create checks it)."""
+    rules = {
+        "title": validate_title,
+        "system_prompt": validate_system_prompt,
+        "model": require_allowed,
+        "temperature": validate_temperature,
+        "max_tokens": validate_max_tokens,
+    }
+    unknown = set(changes) - set(rules)
     if unknown:
         raise TypeError(f"conversation_update() got unexpected fields: {sorted(unknown)}")
-    if "model" in changes:
-        require_allowed(changes["model"])
+    for field, value in changes.items():
+        rules[field](value)
     for field, value in changes.items():
         setattr(conversation, field, value)
     conversation.save(update_fields=[*changes, "updated_at"])
@@ -107,6 +126,7 @@ def note_create(
     message: Message | None = None,
 ) -> SavedNote:
     """Save a note for `owner`; a linked conversation must be theirs too."""
+    validate_title(title)
     if conversation is not None and conversation.owner_id != owner.pk:
         conversation = None
     if message is not None and message.conversation.owner_id != owner.pk:
@@ -123,6 +143,7 @@ def note_update(
     """Change a note's title or content."""
     fields = []
     if title is not None:
+        validate_title(title)
         note.title = title
         fields.append("title")
     if content is not None:

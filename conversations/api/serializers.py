@@ -1,10 +1,67 @@
-"""Input and output shapes of the CRUD API. No business rules here: services own them."""
+"""Input and output shapes of the CRUD API. No business rules here: services own them,
+and the rules for text and model parameters are conversations.validation's."""
 
-from django.conf import settings
+from collections.abc import Callable
+
 from rest_framework import serializers
 
-from conversations import allowed_models
+from conversations import allowed_models, validation
 from conversations.models import Conversation, Message, SavedNote
+from conversations.validation import InvalidText
+
+
+class RuleTextField(serializers.CharField):
+    """Text checked by a rule of conversations.validation; its field message on failure.
+
+    `text_only`: refuse anything but a JSON string (DRF would quietly turn 12 into "12")."""
+
+    def __init__(self, *, rule: Callable[[str], str], text_only: bool = False, **kwargs):
+        self.rule = rule
+        self.text_only = text_only
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) or not self.text_only:
+            data = super().to_internal_value(data)
+        try:
+            return self.rule(data)
+        except InvalidText as exc:
+            raise serializers.ValidationError(exc.field_message) from None
+
+
+class MessageTextField(RuleTextField):
+    """A message: 1..MAX_MESSAGE_CHARS characters, not only whitespace, a JSON string."""
+
+    def __init__(self, **kwargs):
+        super().__init__(rule=validation.validate_message_text, text_only=True, **kwargs)
+
+
+class SystemPromptField(RuleTextField):
+    """A system prompt: at most MAX_SYSTEM_PROMPT_CHARS characters; empty is allowed."""
+
+    def __init__(self, **kwargs):
+        super().__init__(rule=validation.validate_system_prompt, allow_blank=True, **kwargs)
+
+
+class MaxTokensField(serializers.IntegerField):
+    """1..LLM_MAX_TOKENS_CAP (conversations.validation.validate_max_tokens)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(min_value=1, **kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return validation.validate_max_tokens(super().to_internal_value(data))
+        except InvalidText as exc:
+            raise serializers.ValidationError(exc.field_message) from None
+
+
+class TemperatureField(serializers.FloatField):
+    def __init__(self, **kwargs):
+        super().__init__(
+            min_value=validation.MIN_TEMPERATURE, max_value=validation.MAX_TEMPERATURE, **kwargs
+        )
 
 
 class AllowedModelField(serializers.CharField):
@@ -45,25 +102,13 @@ class ConversationOutputSerializer(serializers.ModelSerializer):
 
 
 class ConversationInputSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    system_prompt = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    title = serializers.CharField(
+        max_length=validation.MAX_TITLE_CHARS, required=False, allow_blank=True
+    )
+    system_prompt = SystemPromptField(required=False)
     model = AllowedModelField(required=False)
-    temperature = serializers.FloatField(min_value=0, max_value=2, required=False, allow_null=True)
-    max_tokens = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-
-    def validate_system_prompt(self, value: str) -> str:
-        limit = settings.KAIWA["MAX_SYSTEM_PROMPT_CHARS"]
-        if len(value) > limit:
-            raise serializers.ValidationError(
-                f"Ensure this field has no more than {limit} characters."
-            )
-        return value
-
-    def validate_max_tokens(self, value: int | None) -> int | None:
-        cap = settings.LLM_MAX_TOKENS_CAP
-        if value is not None and value > cap:
-            raise serializers.ValidationError(f"Ensure this value is less than or equal to {cap}.")
-        return value
+    temperature = TemperatureField(required=False, allow_null=True)
+    max_tokens = MaxTokensField(required=False, allow_null=True)
 
 
 class AllowedModelSerializer(serializers.Serializer):
@@ -128,11 +173,13 @@ class NoteOutputSerializer(serializers.ModelSerializer):
 
 
 class NoteInputSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=200)
-    content = serializers.CharField(max_length=100_000, trim_whitespace=False)
+    title = serializers.CharField(max_length=validation.MAX_TITLE_CHARS)
+    content = serializers.CharField(max_length=validation.MAX_NOTE_CHARS, trim_whitespace=False)
     conversation = serializers.UUIDField(required=False, allow_null=True)
 
 
 class NoteUpdateSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=200, required=False)
-    content = serializers.CharField(max_length=100_000, required=False, trim_whitespace=False)
+    title = serializers.CharField(max_length=validation.MAX_TITLE_CHARS, required=False)
+    content = serializers.CharField(
+        max_length=validation.MAX_NOTE_CHARS, required=False, trim_whitespace=False
+    )
