@@ -3,6 +3,8 @@
 import factory
 from django.contrib.auth import get_user_model
 
+from accounts.invites import invite_token_new
+from accounts.models import Invite
 from conversations.models import Conversation, Message, SavedNote
 
 
@@ -41,3 +43,11 @@ class SavedNoteFactory(factory.django.DjangoModelFactory):
     owner = factory.SubFactory(UserFactory)
     title = factory.Sequence(lambda n: f"Note {n}")
     content = "note content"
+
+
+def invite_with_token(*, created_by, note: str = "", expires_at=None) -> tuple[Invite, str]:
+    """An invitation as staff make it in the admin, and its token (which only the link holds)."""
+    token, digest = invite_token_new()
+    fields = {"expires_at": expires_at} if expires_at is not None else {}
+    invite = Invite.objects.create(token_digest=digest, note=note, created_by=created_by, **fields)
+    return invite, token
