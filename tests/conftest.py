@@ -1,12 +1,23 @@
 """Shared fixtures: users, API clients, and the loopback fakes of upstream services."""
 
 import pytest
+from django.dispatch import receiver
+from django.test.signals import setting_changed
+from django.utils.functional import empty
 from rest_framework.test import APIClient
 
 from accounts.services import api_token_create
+from assistant.storage import images_storage
 from tests.factories import UserFactory
 
 pytest_plugins = ["tests.fakes.fixtures", "tests.live_server"]
+
+
+@receiver(setting_changed)
+def _images_storage_follows_storages(*, setting: str, **kwargs: object) -> None:
+    """A changed STORAGES (below, or in a test) reaches GeneratedImage.file's lazy storage."""
+    if setting == "STORAGES":
+        images_storage()._wrapped = empty
 
 
 @pytest.fixture(autouse=True)
