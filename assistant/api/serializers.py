@@ -10,7 +10,9 @@ from conversations.api.serializers import (
 )
 
 
-class _MessageTextField(serializers.CharField):
+class MessageTextField(serializers.CharField):
+    """A message's text as the API takes it: a string, not blank, at most MAX_MESSAGE_CHARS."""
+
     def __init__(self, **kwargs):
         super().__init__(trim_whitespace=False, **kwargs)
 
@@ -56,7 +58,7 @@ class _SystemPromptField(serializers.CharField):
 
 
 class ChatInputSerializer(serializers.Serializer):
-    message = _MessageTextField()
+    message = MessageTextField()
     system_prompt = _SystemPromptField(required=False)
     temperature = serializers.FloatField(min_value=0, max_value=2, required=False)
     max_tokens = _MaxTokensField(required=False)
@@ -74,7 +76,7 @@ class ChatOutputSerializer(serializers.Serializer):
 
 
 class SendInputSerializer(serializers.Serializer):
-    content = _MessageTextField()
+    content = MessageTextField()
     client_id = serializers.UUIDField(required=False)
 
 

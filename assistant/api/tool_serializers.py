@@ -3,13 +3,13 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from assistant.api.serializers import _MessageTextField
+from assistant.api.serializers import MessageTextField
 from assistant.images import PROMPT_MAX_CHARS
 from assistant.models import GeneratedImage
 
 
 class AnalyzeInputSerializer(serializers.Serializer):
-    text = _MessageTextField()
+    text = MessageTextField()
 
 
 class AnalyzeOutputSerializer(serializers.Serializer):
@@ -20,7 +20,7 @@ class AnalyzeOutputSerializer(serializers.Serializer):
 
 
 class AssistantInputSerializer(serializers.Serializer):
-    message = _MessageTextField()
+    message = MessageTextField()
 
 
 class AssistantOutputSerializer(serializers.Serializer):
