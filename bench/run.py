@@ -748,9 +748,9 @@ def run_targets(args, upstream: Upstream) -> dict:
                     raise
 
             records, failures = targets.run_pairs(args.ns, args.pairs, measure, FAILED)
-    except FAILED as exc:  # a database that could not be made: nothing measured after it
+    except FAILED as exc:  # a database that could not be made (nothing measured) or dropped
         print(f"FAILED: {exc}", file=sys.stderr, flush=True)
-        failures.append(f"set-up: {exc}")
+        failures.append(f"database: {exc}")
     configs = [_config(stack, args, []) for stack in stacks.values()]
     return {"configs": configs, "pairs": records, "failures": failures}
 
