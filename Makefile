@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test test-fast lint format migrate superuser bench clean messages
+.PHONY: run test test-fast lint format migrate superuser bench bench-targets clean messages
 
 $(VENV)/.installed-runtime: requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 12), "Python 3.12+ required (pyenv: .python-version)"'
@@ -56,6 +56,12 @@ superuser: migrate
 ## PostgreSQL + Redis with 1 and 2 processes (127.0.0.1:5432 and :6379). Results: bench/results/.
 bench: $(VENV)/.installed-runtime
 	$(PY) -m bench $(BENCH_ARGS)
+
+## The relay's targets (docs/benchmark.md): Kaiwa and the floor alternating, 3 pairs at each of
+## N = 1, 50, 200, 1 process, SQLite; about 10 minutes on a quiet 2-core machine.
+## Results: bench/results/targets-latest.{md,json}.
+bench-targets: $(VENV)/.installed-runtime
+	$(PY) -m bench --targets $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles

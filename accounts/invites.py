@@ -13,7 +13,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Invite, invite_default_expiry
+from accounts.models import Invite
 
 
 class InviteProblem(enum.Enum):
@@ -38,18 +38,6 @@ def invite_token_new() -> tuple[str, str]:
     """A fresh unguessable token and the digest to store for it."""
     token = secrets.token_urlsafe(32)
     return token, invite_digest(token)
-
-
-def invite_create(*, created_by, note: str = "", expires_at=None) -> tuple[Invite, str]:
-    """Make an invitation; returns it and its token (the only time the token exists)."""
-    token, digest = invite_token_new()
-    invite = Invite.objects.create(
-        token_digest=digest,
-        note=note,
-        created_by=created_by,
-        expires_at=expires_at or invite_default_expiry(),
-    )
-    return invite, token
 
 
 def invite_get_usable(*, token: str) -> Invite:

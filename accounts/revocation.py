@@ -94,7 +94,7 @@ class Credentials:
 
     async def valid(self) -> bool:
         """`is_valid`, on the database threads the turns use."""
-        from assistant.db import in_db_thread
+        from assistant.db_threads import in_db_thread
 
         return await in_db_thread(self.is_valid)()
 

@@ -15,7 +15,7 @@ from django.conf import settings
 
 from accounts.revocation import Credentials
 from assistant import live
-from assistant.db import in_db_thread
+from assistant.db_threads import in_db_thread
 from assistant.limits import send_rate_check
 from assistant.replay import closing_events, reply_if_finished
 from assistant.runner import LoadedTurn, load_started_turn, spawn_turn

@@ -29,7 +29,7 @@ from django.db import transaction
 
 from assistant.backends import get_backend
 from assistant.backends.base import GeneratedImageData
-from assistant.db import in_db_thread
+from assistant.db_threads import in_db_thread
 from assistant.errors import UpstreamError, UpstreamTimeout
 from assistant.limits import image_quota_take, quota_check
 from assistant.models import IMAGE_CONTENT_TYPES, GeneratedImage

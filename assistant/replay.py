@@ -6,8 +6,8 @@ from asgiref.sync import sync_to_async
 
 from assistant.live import ReplyFollower, reply_events
 from assistant.recovery import recover_stale_replies
+from conversations.markdown import render_markdown
 from conversations.models import Message
-from conversations.rendering import render_markdown
 
 
 def stored_reply_events(reply: Message) -> list[dict[str, Any]]:

@@ -30,13 +30,13 @@ from assistant.backends.base import (
     Usage,
 )
 from assistant.context import build_context, estimate_messages_tokens, estimate_tokens
-from assistant.db import in_db_thread
+from assistant.db_threads import in_db_thread
 from assistant.errors import LLMError, UpstreamError
 from assistant.tools import registry
 from assistant.turns import Turn
 from conversations.allowed_models import model_for_turn
+from conversations.markdown import render_markdown
 from conversations.models import Conversation, Message
-from conversations.rendering import render_markdown
 from usage.models import UsageKind
 from usage.services import usage_record, usage_release
 

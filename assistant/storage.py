@@ -1,14 +1,13 @@
 """The storage of generated images: Django's `STORAGES["images"]`, resolved when used.
 
 A `FileField` evaluates a callable `storage` once, when its model class is built; the proxy
-returned here looks the alias up again after `STORAGES` changes (tests point it at a
-temporary folder), so the alias in settings is always the one written to.
+returned here looks the alias up only when first used, so the storage written to is the one
+`STORAGES["images"]` names (tests/conftest.py empties the proxy when a test changes
+`STORAGES`, as django.test.signals does for `default_storage`).
 """
 
 from django.core.files.storage import storages
-from django.core.signals import setting_changed
-from django.dispatch import receiver
-from django.utils.functional import LazyObject, empty
+from django.utils.functional import LazyObject
 
 IMAGES_STORAGE_ALIAS = "images"
 
@@ -24,9 +23,3 @@ _images_storage = _ImagesStorage()
 def images_storage() -> _ImagesStorage:
     """The `storage` callable of GeneratedImage.file."""
     return _images_storage
-
-
-@receiver(setting_changed)
-def _reset_on_storages_changed(*, setting: str, **kwargs: object) -> None:
-    if setting == "STORAGES":
-        _images_storage._wrapped = empty

@@ -209,11 +209,11 @@ async def _wait(proto, progress, frame_timeout: float, deadline: float) -> None:
     while not proto.finished.done():
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            proto._finish("timeout: client deadline")
+            proto.finish("timeout: client deadline")
             return
         now_seen = progress()
         if now_seen == seen:
-            proto._finish(f"timeout: nothing for {frame_timeout:g} s")
+            proto.finish(f"timeout: nothing for {frame_timeout:g} s")
             return
         seen = now_seen
         try:

@@ -133,10 +133,15 @@ def describe_machine() -> dict:
         loadavg = open("/proc/loadavg", encoding="ascii").read().split()[:3]  # noqa: SIM115
     except OSError:
         loadavg = []
+    try:
+        system = platform.freedesktop_os_release().get("PRETTY_NAME", "")
+    except OSError:
+        system = ""
     return {
         "cpu": model or platform.processor() or "unknown",
         "cores": os.cpu_count(),
         "ram_gib": round(mem_kib / 1024 / 1024, 1),
+        "os": system or platform.system(),
         "kernel": platform.release(),
         "python": platform.python_version(),
         "postgresql": _version(["psql", "--version"], r"(\d+\.\d+)"),
@@ -147,7 +152,8 @@ def describe_machine() -> dict:
 
 
 def describe_code(root) -> dict:
-    """The commit under test and whether the working tree differs from it (outside bench/)."""
+    """The commit under test and whether the working tree differs from it (outside bench/:
+    the instrument's own files do not change what it measures)."""
 
     def git(*args: str) -> str:
         try:
@@ -163,7 +169,11 @@ def describe_code(root) -> dict:
         for line in git("status", "--porcelain", "--untracked-files=no").splitlines()
         if not line[3:].startswith("bench/")
     ]
-    return {"commit": git("rev-parse", "--short", "HEAD").strip(), "uncommitted_files": changed}
+    return {
+        "commit": git("rev-parse", "--short", "HEAD").strip(),
+        "dirty": bool(changed),
+        "uncommitted_files": changed,
+    }
 
 
 def _version(command: list[str], pattern: str) -> str:

@@ -1,10 +1,12 @@
-"""The benchmark's Markdown report (the JSON beside it holds every figure)."""
+"""The benchmark's Markdown reports (the JSON beside each holds every figure): a single run
+(`markdown`) and the relay's targets judged on paired runs against the floor
+(`targets_markdown`)."""
 
 from typing import Any
 
+from bench import targets as relay_targets
+
 KAIWA_GROUPS = ("daphne", "upstream", "load", "database", "redis", "other", "interrupts", "steal")
-TTFT_TARGET_MS = 25.0
-TTFT_TARGET_N = 200
 ZERO_LOSS_N = 500
 
 
@@ -106,16 +108,6 @@ def targets(result: dict) -> list[dict[str, Any]]:
         if config.get("floor"):
             continue  # the targets are Kaiwa's; the floor is the stack without it
         by_n = {level["n"]: level for level in config["levels"]}
-        if TTFT_TARGET_N in by_n:
-            value = by_n[TTFT_TARGET_N]["added"]["added_ttft_p99"]
-            out.append(
-                {
-                    "target": f"added TTFT p99 ≤ {TTFT_TARGET_MS:g} ms at N={TTFT_TARGET_N}",
-                    "configuration": config["label"],
-                    "value": f"{_ms(value, True)} ms",
-                    "met": value is not None and value * 1000 <= TTFT_TARGET_MS,
-                }
-            )
         over_s = sum(lv["db"]["turns_over_budget_statements"] for lv in config["levels"])
         over_t = sum(lv["db"]["turns_over_budget_transactions"] for lv in config["levels"])
         turns = sum(lv["db"]["turns_logged"] for lv in config["levels"])
@@ -300,16 +292,23 @@ def _code_line(code: dict) -> str:
         return ""
     changed = code.get("uncommitted_files") or []
     return f"Code: commit {code.get('commit') or '?'}" + (
-        f" plus uncommitted changes in {len(changed)} file(s) ({', '.join(changed[:6])}"
-        + (", …" if len(changed) > 6 else "")
-        + ")."
+        f", **dirty tree**: uncommitted changes in {len(changed)} file(s) "
+        f"({', '.join(changed[:6])}" + (", …" if len(changed) > 6 else "") + ")."
         if changed
         else ", clean working tree."
     )
 
 
+def _machine_line(m: dict) -> str:
+    system = f"{m['os']}, " if m.get("os") else ""
+    return (
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, {system}"
+        f"Linux {m['kernel']}, Python {m['python']}, PostgreSQL {m['postgresql'] or '–'}, "
+        f"Redis {m['redis'] or '–'}; load average at start {' '.join(m['load_average_at_start'])}."
+    )
+
+
 def markdown(result: dict) -> str:
-    m = result["machine"]
     s = result["settings"]
     stream_s = s["tokens"] * s["interval_ms"] / 1000
     lines = [
@@ -318,9 +317,7 @@ def markdown(result: dict) -> str:
         f"Run {result['started']} – {result['finished']}"
         + (f" ({s['label']})" if s.get("label") else ""),
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, Linux {m['kernel']}, "
-        f"Python {m['python']}, PostgreSQL {m['postgresql'] or '–'}, Redis {m['redis'] or '–'}; "
-        f"load average at start {' '.join(m['load_average_at_start'])}.",
+        _machine_line(result["machine"]),
         "",
         _code_line(result.get("code") or {}),
         "",
@@ -353,6 +350,9 @@ def markdown(result: dict) -> str:
         "",
         "## Targets",
         "",
+        "Latency and CPU targets are judged against the floor on paired runs: "
+        "`python -m bench --targets`.",
+        "",
         _table(
             ["target", "configuration", "value", "met"],
             [
@@ -381,6 +381,161 @@ def markdown(result: dict) -> str:
             _detail(config),
             "",
         ]
+    return "\n".join(lines)
+
+
+# --- the relay's targets, on paired runs against the floor ------------------------------
+
+
+def _figure(metric: str, value: float | None) -> str:
+    """A target's figure with its unit: TTFT in signed ms, CPU in ms per token."""
+    if value is None:
+        return "–"
+    if metric == "cpu_ms_per_token":
+        return f"{value:.3f} ms"
+    return f"{value * 1000:+.1f} ms"
+
+
+def _met(met: bool | None) -> str:
+    return "not measured" if met is None else ("yes" if met else "**no**")
+
+
+def _verdict_rows(result: dict) -> list[list[str]]:
+    rows = []
+    for v in result["verdicts"]:
+        pairs = str(v["pairs"])
+        if v["contended_pairs"]:
+            pairs += f" ({v['contended_pairs']} †)"
+        rows.append(
+            [
+                v["target"],
+                str(v["n"]),
+                _figure(v["metric"], v["kaiwa"]),
+                _figure(v["metric"], v["floor"]),
+                "≤ " + _figure(v["metric"], v["bound"]).lstrip("+"),
+                _f(v["ratio"]),
+                pairs,
+                _met(v["met"]),
+            ]
+        )
+    for level in result["summary"]:
+        problems = level["problems"]
+        rows.append(
+            [
+                "no errors, lost tokens or differing replies, in every run",
+                str(level["n"]),
+                str(problems["kaiwa"]),
+                str(problems["floor"]),
+                "0",
+                "–",
+                f"{level['pairs']} of {level['pairs_attempted']}",
+                _met(not any(problems.values()) and level["pairs"] == level["pairs_attempted"]),
+            ]
+        )
+    return rows
+
+
+def _side_cell(level: dict | None, metric: str, result: dict) -> str:
+    if level is None:
+        return "failed"
+    cell = _figure(metric, relay_targets.METRICS[metric](level))
+    return cell + (" †" if contended(level, result) else "")
+
+
+def _pair_rows(result: dict) -> list[list[str]]:
+    rows = []
+    for record in result["pairs"]:
+        k, fl = record.get("kaiwa"), record.get("floor")
+        row = [str(record["n"]), str(record["pair"]), record["first"]]
+        for metric in relay_targets.METRICS:
+            row.append(f"{_side_cell(k, metric, result)} / {_side_cell(fl, metric, result)}")
+        row.append(
+            " / ".join(
+                "–" if lv is None else str(relay_targets.level_problems(lv)) for lv in (k, fl)
+            )
+        )
+        rows.append(row)
+    return rows
+
+
+def _median_rows(result: dict) -> list[list[str]]:
+    rows = []
+    for level in result["summary"]:
+        med = level["median"]
+        rows.append(
+            [str(level["n"]), str(level["pairs"])]
+            + [
+                f"{_figure(m, med['kaiwa'][m])} / {_figure(m, med['floor'][m])}"
+                for m in relay_targets.METRICS
+            ]
+        )
+    return rows
+
+
+METRIC_HEADERS = ["added TTFT p50", "added TTFT p99", "CPU per token"]
+
+
+def targets_markdown(result: dict) -> str:
+    """The report of `python -m bench --targets`: verdicts, medians and every pair."""
+    s = result["settings"]
+    stream_s = s["tokens"] * s["interval_ms"] / 1000
+    kaiwa_label = next((c["label"] for c in result["configs"] if not c.get("floor")), "Kaiwa")
+    lines = [
+        "# Kaiwa against the floor: the relay's targets",
+        "",
+        f"Run {result['started']} – {result['finished']}"
+        + (f" ({s['label']})" if s.get("label") else ""),
+        "",
+        _machine_line(result["machine"]),
+        "",
+        _code_line(result.get("code") or {}),
+        "",
+        f"Method: at each N ({', '.join(map(str, s['n']))}), {s['pairs']} pair(s) of runs, "
+        "Kaiwa and the floor (`bench/floor.py`: the same daphne, Channels and SDK with none "
+        "of Kaiwa's work) alternating: pair 1 measures Kaiwa first, pair 2 the floor first, "
+        f"and so on. Configuration: {kaiwa_label}. Each reply is {s['tokens']} tokens at "
+        f"{s['interval_ms']:g} ms intervals ({stream_s:g} s of streaming); N clients start "
+        f"over {s['ramp_ms']:g} ms. Added TTFT is the run's TTFT minus that of reading the "
+        "same streams directly from the upstream in the same run, at the same percentile; "
+        "CPU per token is the daphne process's user + system CPU over the load per token "
+        "relayed. Each target compares the medians over the complete pairs.",
+        "",
+        "## Targets",
+        "",
+        _table(
+            [
+                "target",
+                "N",
+                "Kaiwa (median)",
+                "floor (median)",
+                "Kaiwa must be",
+                "Kaiwa ÷ floor",
+                "pairs",
+                "met",
+            ],
+            _verdict_rows(result),
+        ),
+        "",
+        "† Other work on the machine used more than "
+        f"{max(0.3, s.get('quiet_cores', 0.3)):g} cores during a measurement of the pair: "
+        "read its figures with care.",
+        "",
+        "## Medians, Kaiwa / floor",
+        "",
+        _table(["N", "pairs", *METRIC_HEADERS], _median_rows(result)),
+        "",
+        "## Every pair, Kaiwa / floor",
+        "",
+        _table(
+            ["N", "pair", "first", *METRIC_HEADERS, "errors, lost tokens, differing replies"],
+            _pair_rows(result),
+        ),
+        "",
+    ]
+    if result.get("failures"):
+        lines += ["## Failed measurements", ""]
+        lines += [f"- {f}" for f in result["failures"]]
+        lines += [""]
     return "\n".join(lines)
 
 
@@ -432,11 +587,16 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description="Re-render a benchmark result (JSON).")
     parser.add_argument("result", help="e.g. bench/results/latest.json")
-    parser.add_argument("--readme", action="store_true", help="docs/benchmark.md's table")
+    parser.add_argument(
+        "--readme", action="store_true", help="a single run's compact table (no effect on targets)"
+    )
     args = parser.parse_args(argv)
     with open(args.result, encoding="utf-8") as f:
         result = json.load(f)
-    print(readme_table(result) if args.readme else markdown(result))
+    if "verdicts" in result:
+        print(targets_markdown(result))
+    else:
+        print(readme_table(result) if args.readme else markdown(result))
 
 
 if __name__ == "__main__":

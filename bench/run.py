@@ -7,29 +7,35 @@ read directly from the upstream, in the same run.
     python -m bench --matrix              # the three above, one report
     python -m bench --n 50,200 --tokens 100 --interval-ms 20 --ramp-ms 1000
     python -m bench --no-pin              # let the kernel move daphne's threads between cores
+    python -m bench --targets             # Kaiwa and the floor in pairs: the relay's targets
 
 For each load level N: a fresh set of users, conversations and sessions; N direct clients
 read the fake upstream's stream (the baseline); then fresh daphne processes are started and
 N WebSocket clients each send one message and read the reply, with the same start times.
 Daphne process k runs on core k (all its threads), as docs/deployment.md ("Scaling") advises; the
 upstream, the clients, PostgreSQL and Redis are not pinned.
-The report compares the two. See docs/benchmark.md.
+The report compares the two. `--targets` measures Kaiwa and the floor alternately, in pairs,
+and judges the relay's targets on the medians (bench/targets.py). See docs/benchmark.md.
 """
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import os
 import select
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import metrics, report
+from bench import metrics, report, targets
 from bench.procs import (
     CpuWindow,
     describe_code,
@@ -43,6 +49,8 @@ from bench.upstream import expected_text
 
 RESULTS = ROOT / "bench" / "results"
 WARMUP_TURNS = 2  # per server process
+# What a failed measurement raises: the run keeps the others and says what failed.
+FAILED = (RuntimeError, OSError, subprocess.SubprocessError)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -50,7 +58,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench", description=__doc__.split("\n\n")[0].replace("\n", " ")
     )
     p.add_argument(
-        "--n", default="50,200,500", help="concurrent turns per level (default %(default)s)"
+        "--n",
+        default=None,
+        help="concurrent turns per level (default 50,200,500; with --targets 1,50,200)",
     )
     p.add_argument("--tokens", type=int, default=100, help="tokens per reply (default %(default)s)")
     p.add_argument(
@@ -98,6 +108,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="serve bench.floor instead of Kaiwa: the same stack (daphne, Channels, the SDK) "
         "with none of Kaiwa's own work, the lower bound of what Kaiwa can add",
+    )
+    p.add_argument(
+        "--targets",
+        action="store_true",
+        help="judge the relay's targets: Kaiwa and the floor alternately, --pairs pairs per N, "
+        "1 daphne process pinned to a core, SQLite + in-memory layer",
+    )
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=targets.PAIRS,
+        help="with --targets: pairs of runs per N (default %(default)s)",
     )
     p.add_argument(
         "--attempts",
@@ -148,6 +170,27 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="profile daphne with py-spy (pip install py-spy): collapsed stacks in OUT/profiles/",
     )
     args = p.parse_args(argv)
+    if args.targets:
+        # The targets are defined on one process, SQLite, pinned, against the floor.
+        clashing = [
+            flag
+            for flag, on in (
+                ("--matrix", args.matrix),
+                ("--floor", args.floor),
+                ("--postgres", args.postgres),
+                ("--redis", args.redis),
+                ("--processes", args.processes != 1),
+                ("--no-pin", not args.pin),
+                ("--py-spy", args.py_spy),
+            )
+            if on
+        ]
+        if clashing:
+            p.error(f"--targets measures 1 pinned process on SQLite; drop {', '.join(clashing)}")
+        if args.pairs < 1:
+            p.error("--pairs must be at least 1")
+    if args.n is None:
+        args.n = ",".join(map(str, targets.TARGET_NS)) if args.targets else "50,200,500"
     args.ns = [int(x) for x in args.n.split(",") if x.strip()]
     if args.processes > 1:
         args.postgres = args.redis = True
@@ -441,13 +484,15 @@ def _wait_for_no_backends(stack: Stack, timeout: float = 15) -> None:
     time.sleep(0.3)
 
 
-def run_level(stack: Stack, env: dict[str, str], n: int, args, upstream: Upstream) -> dict:
+def run_level(
+    stack: Stack, env: dict[str, str], n: int, args, upstream: Upstream, tag: str = ""
+) -> dict:
     """Measure one load level; on a busy machine, up to --attempts times (the least
-    disturbed measurement is kept)."""
+    disturbed measurement is kept). `tag` tells apart levels of one N on one stack."""
     kept = None
     others = []
     for attempt in range(1, args.attempts + 1):
-        level = measure_level(stack, env, n, args, upstream, attempt)
+        level = measure_level(stack, env, n, args, upstream, attempt, tag)
         cpu = level["cpu"]
         disturbance = max(cpu["other_cores_during_kaiwa"], cpu["other_cores_during_direct"])
         others.append(round(disturbance, 2))
@@ -455,25 +500,27 @@ def run_level(stack: Stack, env: dict[str, str], n: int, args, upstream: Upstrea
             kept = (disturbance, level)
         if disturbance <= max(0.3, args.quiet_cores):
             break
-        print(f"  N={n}: other work used {disturbance:.2f} cores; measuring again", flush=True)
+        again = "; measuring again" if attempt < args.attempts else ""
+        print(f"  N={n}: other work used {disturbance:.2f} cores{again}", flush=True)
     level = kept[1]
     level["attempts_other_cores"] = others
     return level
 
 
 def measure_level(
-    stack: Stack, env: dict[str, str], n: int, args, upstream: Upstream, attempt: int
+    stack: Stack, env: dict[str, str], n: int, args, upstream: Upstream, attempt: int, tag: str = ""
 ) -> dict:
-    workdir = stack.workdir / f"n{n}-{attempt}"
+    run_id = f"{tag}n{n}-{attempt}"
+    workdir = stack.workdir / run_id
     workdir.mkdir(parents=True, exist_ok=True)
     expected = expected_text(args.tokens)
     stream_seconds = args.tokens * args.interval_ms / 1000
     timeout = args.ramp_ms / 1000 + (args.timeout or max(120.0, 30 * stream_seconds))
     offsets = [i * args.ramp_ms / 1000 / n for i in range(n)]
     print(f"  N={n}: fixtures", flush=True)
-    clients = _fixtures(env, n, f"n{n}-{attempt}", workdir)
+    clients = _fixtures(env, n, run_id, workdir)
     warm_clients = _fixtures(
-        env, WARMUP_TURNS * stack.processes, f"warm-n{n}-{attempt}", workdir, prefix="warm"
+        env, WARMUP_TURNS * stack.processes, f"warm-{run_id}", workdir, prefix="warm"
     )
 
     # The baseline: the same streams straight from the upstream.
@@ -546,7 +593,7 @@ def measure_level(
             slug = stack.label.replace(" ", "_").replace(",", "").replace("+", "")
             (args.out / "profiles").mkdir(parents=True, exist_ok=True)
             spies = [
-                s.profile(args.out / "profiles" / f"{slug}-n{n}-{k}.txt")
+                s.profile(args.out / "profiles" / f"{slug}-{tag}n{n}-{k}.txt")
                 for k, s in enumerate(servers)
             ]
             time.sleep(1)  # let py-spy attach before the load starts
@@ -577,7 +624,7 @@ def measure_level(
             }
             for t in writes_after
         }
-    verify = _verify(env, workdir / f"clients-n{n}-{attempt}.json", expected, workdir)
+    verify = _verify(env, workdir / f"clients-{run_id}.json", expected, workdir)
     records = [r for s, o in zip(servers, log_offsets, strict=True) for r in s.log_records(o)]
 
     k_side = metrics.client_side(kaiwa["clients"], args.tokens)
@@ -622,25 +669,41 @@ def measure_level(
         raw = args.out / "raw"
         raw.mkdir(parents=True, exist_ok=True)
         slug = stack.label.replace(" ", "_").replace(",", "").replace("+", "")
-        (raw / f"{slug}-n{n}-{attempt}.json").write_text(
+        (raw / f"{slug}-{run_id}.json").write_text(
             json.dumps({"direct": direct["clients"], "kaiwa": kaiwa["clients"]})
         )
     return level
 
 
-def run_stack(stack: Stack, args, upstream: Upstream) -> dict:
+def _server_env(args) -> dict[str, str]:
     extra = dict(kv.split("=", 1) for kv in args.server_env)
     if args.settings != "config.settings":
         extra["DJANGO_SETTINGS_MODULE"] = args.settings
-    env = stack.env(upstream.port, extra)
+    return extra
+
+
+@contextlib.contextmanager
+def _database(stack: Stack, args, upstream: Upstream) -> Iterator[dict[str, str]]:
+    """A fresh, migrated database for the stack; yields the servers' environment."""
+    env = stack.env(upstream.port, _server_env(args))
     print(f"{stack.label}: database {stack.database_url}", flush=True)
-    stack.create_database(env)
     try:
-        levels = [run_level(stack, env, n, args, upstream) for n in args.ns]
+        stack.create_database(env)
+        yield env
     finally:
         stack.drop_database(keep_files=args.keep_workdir)
         if args.keep_workdir:
             print(f"kept {stack.workdir}", flush=True)
+
+
+def run_stack(stack: Stack, args, upstream: Upstream) -> dict:
+    with _database(stack, args, upstream) as env:
+        levels = [run_level(stack, env, n, args, upstream) for n in args.ns]
+    return _config(stack, args, levels)
+
+
+def _config(stack: Stack, args, levels: list[dict]) -> dict:
+    extra = _server_env(args)
     label = stack.label
     if extra:
         label += " [" + ", ".join(f"{k}={v}" for k, v in extra.items()) + "]"
@@ -656,6 +719,54 @@ def run_stack(stack: Stack, args, upstream: Upstream) -> dict:
     }
 
 
+def run_targets(args, upstream: Upstream) -> dict:
+    """Kaiwa and the floor alternately, `args.pairs` pairs at each N (bench/targets.py).
+
+    Each side keeps one database for the whole run, as a single run keeps one for all its
+    levels; every measurement gets fresh daphne processes, users' conversations and sessions.
+    """
+    [kaiwa] = _stacks(args)
+    floor = dataclasses.replace(
+        kaiwa, floor=True, workdir=Path(tempfile.mkdtemp(prefix="kaiwa-bench-floor-"))
+    )
+    stacks = {"kaiwa": kaiwa, "floor": floor}
+    failures: list[str] = []
+    records: list[dict] = []
+    try:
+        with contextlib.ExitStack() as databases:
+            envs = {
+                side: databases.enter_context(_database(stack, args, upstream))
+                for side, stack in stacks.items()
+            }
+
+            def measure(side: str, n: int, pair: int) -> dict:
+                print(f"N={n}, pair {pair} of {args.pairs}: {stacks[side].label}", flush=True)
+                try:
+                    return run_level(stacks[side], envs[side], n, args, upstream, f"p{pair}-")
+                except FAILED as exc:
+                    print(f"  FAILED: {exc}", file=sys.stderr, flush=True)
+                    raise
+
+            records, failures = targets.run_pairs(args.ns, args.pairs, measure, FAILED)
+    except FAILED as exc:  # a database that could not be made (nothing measured) or dropped
+        print(f"FAILED: {exc}", file=sys.stderr, flush=True)
+        failures.append(f"database: {exc}")
+    configs = [_config(stack, args, []) for stack in stacks.values()]
+    return {"configs": configs, "pairs": records, "failures": failures}
+
+
+def _run_stacks(args, upstream: Upstream) -> tuple[list[dict], list[str]]:
+    configs, failures = [], []
+    for stack in _stacks(args):
+        try:
+            configs.append(run_stack(stack, args, upstream))
+        except FAILED as exc:
+            # Keep what the other configurations measured; say what failed.
+            print(f"{stack.label}: FAILED: {exc}", file=sys.stderr, flush=True)
+            failures.append(f"{stack.label}: {exc}")
+    return configs, failures
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -663,16 +774,12 @@ def main(argv: list[str] | None = None) -> int:
     code = describe_code(ROOT)
     started = datetime.now(UTC)
     upstream = Upstream(args.tokens, args.interval_ms, max_seconds=6 * 3600)
-    configs = []
-    failures = []
     try:
-        for stack in _stacks(args):
-            try:
-                configs.append(run_stack(stack, args, upstream))
-            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-                # Keep what the other configurations measured; say what failed.
-                print(f"{stack.label}: FAILED: {exc}", file=sys.stderr, flush=True)
-                failures.append(f"{stack.label}: {exc}")
+        if args.targets:
+            paired = run_targets(args, upstream)
+            configs, failures = paired["configs"], paired["failures"]
+        else:
+            configs, failures = _run_stacks(args, upstream)
     finally:
         upstream.stop()
     result = {
@@ -688,17 +795,32 @@ def main(argv: list[str] | None = None) -> int:
             "load_procs": args.load_procs,
             "label": args.label,
             "quiet_cores": args.quiet_cores,
+            "pinned": args.pin,
         },
         "configs": configs,
         "failures": failures,
     }
-    markdown = report.markdown(result)
+    prefix = ""
+    if args.targets:
+        prefix = "targets-"
+        result["settings"]["pairs"] = args.pairs
+        result["pairs"] = paired["pairs"]
+        result["summary"] = targets.summarize(
+            result["pairs"], contended=lambda level: report.contended(level, result)
+        )
+        result["verdicts"] = targets.verdicts(result["summary"])
+        markdown = report.targets_markdown(result)
+    else:
+        markdown = report.markdown(result)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    for name in ("latest", stamp):
+    for name in (f"{prefix}latest", f"{prefix}{stamp}"):
         (args.out / f"{name}.md").write_text(markdown, encoding="utf-8")
         (args.out / f"{name}.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     print(markdown)
-    print(f"written: {args.out / 'latest.md'}, {args.out / 'latest.json'} (and {stamp}.*)")
+    print(
+        f"written: {args.out / f'{prefix}latest.md'}, {args.out / f'{prefix}latest.json'} "
+        f"(and {prefix}{stamp}.*)"
+    )
     return 1 if failures else 0
 
 

@@ -42,7 +42,8 @@ class _Timed(asyncio.Protocol):
             self.error = self.error or f"connection lost: {exc or 'closed by peer'}"
             self.finished.set_result(None)
 
-    def _finish(self, error: str | None = None) -> None:
+    def finish(self, error: str | None = None) -> None:
+        """End the read (idempotent); the first error given is the one kept."""
         if error and not self.error:
             self.error = error
         if not self.finished.done():
@@ -64,7 +65,7 @@ class SSEStream(_Timed):
         # The terminating zero-length chunk may straddle reads: look at the last bytes.
         tail = data if len(data) >= 5 else b"".join(r for _, r in self.reads[-5:])
         if tail.endswith(b"\r\n0\r\n\r\n") or tail == b"0\r\n\r\n":
-            self._finish()
+            self.finish()
 
     def events(self) -> tuple[int, list[tuple[float, bytes]]]:
         """(HTTP status, [(arrival time, SSE event data)]) from the reads."""
@@ -184,7 +185,7 @@ class WebSocket(_Timed):
                 length = struct.unpack_from("!Q", buf, pos + 2)[0]
                 header = 10
             if b1 & 0x80:  # a masked server frame is a protocol error; not expected
-                self._finish("server sent a masked frame")
+                self.finish("server sent a masked frame")
                 break
             if len(buf) - pos < header + length:
                 break
@@ -207,13 +208,13 @@ class WebSocket(_Timed):
                 except ValueError:
                     kind = None
                 if kind in ("done", "error"):
-                    self._finish()
+                    self.finish()
         elif opcode == 0x9:  # ping
             self._send(0xA, payload)
         elif opcode == 0x8:  # close
             self.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
             self._send(0x8, payload[:2])
-            self._finish(f"closed by server (code {self.close_code})")
+            self.finish(f"closed by server (code {self.close_code})")
             self.close()
 
     def _send(self, opcode: int, payload: bytes) -> None:

@@ -6,8 +6,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from conversations import allowed_models, selectors
+from conversations.message_items import MessageItem, message_items
 from conversations.models import Conversation, Message
-from conversations.presentation import MessageItem, message_items
 
 _SIDEBAR_SIZE = 100
 

@@ -1,12 +1,22 @@
 """Shared fixtures: users, API clients, and the loopback fakes of upstream services."""
 
 import pytest
+from django.dispatch import receiver
+from django.test.signals import setting_changed
+from django.utils.functional import empty
 from rest_framework.test import APIClient
 
-from accounts.services import api_token_create
-from tests.factories import UserFactory
+from assistant.storage import images_storage
+from tests.factories import UserFactory, bearer_client
 
 pytest_plugins = ["tests.fakes.fixtures", "tests.live_server"]
+
+
+@receiver(setting_changed)
+def _images_storage_follows_storages(*, setting: str, **kwargs: object) -> None:
+    """A changed STORAGES (below, or in a test) reaches GeneratedImage.file's lazy storage."""
+    if setting == "STORAGES":
+        images_storage()._wrapped = empty
 
 
 @pytest.fixture(autouse=True)
@@ -49,18 +59,12 @@ def other_user(db):
 @pytest.fixture
 def api_client(user) -> APIClient:
     """A client authenticated with a real Bearer token of `user`."""
-    _, token = api_token_create(user=user, name="tests")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
+    return bearer_client(user)
 
 
 @pytest.fixture
 def other_client(other_user) -> APIClient:
-    _, token = api_token_create(user=other_user, name="tests")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
+    return bearer_client(other_user)
 
 
 @pytest.fixture

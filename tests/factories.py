@@ -1,8 +1,12 @@
-"""factory_boy factories for the test suite."""
+"""Factories for the test suite: factory_boy model factories, and objects made with a secret."""
 
 import factory
 from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
 
+from accounts.invites import invite_token_new
+from accounts.models import Invite
+from accounts.services import api_token_create
 from conversations.models import Conversation, Message, SavedNote
 
 
@@ -41,3 +45,19 @@ class SavedNoteFactory(factory.django.DjangoModelFactory):
     owner = factory.SubFactory(UserFactory)
     title = factory.Sequence(lambda n: f"Note {n}")
     content = "note content"
+
+
+def invite_with_token(*, created_by, note: str = "", expires_at=None) -> tuple[Invite, str]:
+    """An invitation as staff make it in the admin, and its token (which only the link holds)."""
+    token, digest = invite_token_new()
+    fields = {"expires_at": expires_at} if expires_at is not None else {}
+    invite = Invite.objects.create(token_digest=digest, note=note, created_by=created_by, **fields)
+    return invite, token
+
+
+def bearer_client(user, *, name: str = "tests") -> APIClient:
+    """An API client that sends a real Bearer token of `user` (a new token called `name`)."""
+    _, token = api_token_create(user=user, name=name)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from usage import selectors
-from usage.export import usage_csv
+from usage.export import COLUMNS, usage_csv
 from usage.models import DailyUsage, UsageRecord
 
 
@@ -79,16 +79,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(UsageRecord)
 class UsageRecordAdmin(ReadOnlyAdmin):
-    list_display = [
-        "user",
-        "day",
-        "model",
-        "kind",
-        "prompt_tokens",
-        "completion_tokens",
-        "estimated_tokens",
-        "calls",
-    ]
+    # The CSV export is this list, filtered and ordered as shown: the same columns.
+    list_display = COLUMNS
     list_select_related = ["user"]
     list_filter = [("day", DateRangeFilter), "kind", "model"]
     search_fields = ["user__username"]

@@ -5,7 +5,8 @@ from collections.abc import Iterable, Iterator
 
 from usage.models import UsageRecord
 
-COLUMNS = [
+# The columns of the export, and of the changelist it exports (usage.admin).
+COLUMNS = (
     "user",
     "day",
     "model",
@@ -14,7 +15,7 @@ COLUMNS = [
     "completion_tokens",
     "estimated_tokens",
     "calls",
-]
+)
 # A spreadsheet runs a cell that starts with one of these as a formula; usernames may.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

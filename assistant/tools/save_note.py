@@ -6,7 +6,7 @@ invents an owner or a conversation gets a schema error back.
 
 from typing import Any
 
-from assistant.db import in_db_thread
+from assistant.db_threads import in_db_thread
 from assistant.tools.registry import Tool, ToolContext, register
 from conversations.services import note_create
 

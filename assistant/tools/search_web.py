@@ -6,7 +6,7 @@ back as `{"error": ...}` results the model can read.
 
 from typing import Any
 
-from assistant.db import in_db_thread
+from assistant.db_threads import in_db_thread
 from assistant.search import SearchError, get_search_backend, search_configured
 from assistant.tools.registry import Tool, ToolContext, register
 from usage.models import UsageKind

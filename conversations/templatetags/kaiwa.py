@@ -5,15 +5,15 @@ from django.conf import settings
 from django.utils.html import json_script
 from django.utils.safestring import SafeString, mark_safe
 
-from conversations.presentation import js_catalog
-from conversations.rendering import render_markdown
+from conversations.markdown import render_markdown
+from conversations.message_items import js_catalog
 
 register = template.Library()
 
 
 @register.filter(name="markdown")
 def markdown_filter(text: str) -> SafeString:
-    """Untrusted Markdown rendered and sanitised by conversations.rendering."""
+    """Untrusted Markdown rendered and sanitised by conversations.markdown."""
     # render_markdown's output is sanitised by nh3 with an allow-list: safe to emit as-is.
     return mark_safe(render_markdown(text or ""))  # noqa: S308  # nosec B308, B703
 

@@ -16,9 +16,8 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts import invites
-from accounts.invites import invite_create
 from accounts.models import Invite
-from tests.factories import UserFactory
+from tests.factories import UserFactory, invite_with_token
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,7 +141,7 @@ def test_staff_make_an_invitation_in_the_admin_and_it_signs_up_once(client, sett
 
 def test_an_expired_invitation_is_refused(client, settings, staff):
     settings.SIGNUP_MODE = "invite"
-    _, token = invite_create(created_by=staff, expires_at=timezone.now() - timedelta(seconds=1))
+    _, token = invite_with_token(created_by=staff, expires_at=timezone.now() - timedelta(seconds=1))
 
     page = client.get(f"/accounts/signup/?invite={token}", HTTP_ACCEPT_LANGUAGE="en")
     response = client.post(f"/accounts/signup/?invite={token}", signup_data("hanako"))
@@ -155,7 +154,7 @@ def test_an_expired_invitation_is_refused(client, settings, staff):
 
 def test_an_unknown_invitation_is_a_clear_404(client, settings, staff):
     settings.SIGNUP_MODE = "invite"
-    invite_create(created_by=staff)
+    invite_with_token(created_by=staff)
 
     response = client.get("/accounts/signup/?invite=not-a-real-token")
 
@@ -166,7 +165,7 @@ def test_an_unknown_invitation_is_a_clear_404(client, settings, staff):
 def test_invitations_expire_after_invite_ttl_days_by_default(settings, staff):
     settings.INVITE_TTL_DAYS = 3
 
-    invite, _ = invite_create(created_by=staff)
+    invite, _ = invite_with_token(created_by=staff)
 
     expected = timezone.now() + timedelta(days=3)
     assert abs((invite.expires_at - expected).total_seconds()) < 5
@@ -176,7 +175,7 @@ def test_invitations_expire_after_invite_ttl_days_by_default(settings, staff):
 def test_two_concurrent_signups_with_one_invitation_only_one_succeeds(settings, monkeypatch):
     settings.SIGNUP_MODE = "invite"
     staff = UserFactory(username="staff", is_staff=True)
-    invite, token = invite_create(created_by=staff)
+    invite, token = invite_with_token(created_by=staff)
     # The worst interleaving, every time: both requests have found the invitation usable
     # before either claims it. Only the claim itself may then let one through.
     both_checked = threading.Barrier(2)

@@ -6,7 +6,7 @@ prompt-injected model) might emit; ``assert_inert(html)`` fails if rendered
 HTML could run script, load third-party resources or submit/redirect anywhere.
 
 The checker deliberately uses ``html.parser`` rather than regexes and has its
-own URL logic, independent of ``conversations.rendering``, so a bug in the
+own URL logic, independent of ``conversations.markdown``, so a bug in the
 renderer is not mirrored by the same bug in the test.
 """
 

@@ -13,7 +13,13 @@ from accounts.models import ApiToken
 from accounts.services import api_token_create
 from assistant.models import GeneratedImage
 from conversations.models import Conversation, Message, SavedNote
-from tests.factories import ConversationFactory, MessageFactory, SavedNoteFactory, UserFactory
+from tests.factories import (
+    ConversationFactory,
+    MessageFactory,
+    SavedNoteFactory,
+    UserFactory,
+    bearer_client,
+)
 from tests.fakes.openai_server import tiny_png
 from tests.security.endpoints import Operation
 
@@ -130,10 +136,7 @@ def intruder(db):
 
 @pytest.fixture
 def intruder_bearer(intruder) -> APIClient:
-    _, token = api_token_create(user=intruder, name="intruder")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
+    return bearer_client(intruder, name="intruder")
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.services import api_token_create
+from conversations.markdown import render_markdown
 from conversations.models import Message, SavedNote
-from conversations.rendering import render_markdown
 from tests.conversations.xss_corpus import XSS_PAYLOADS, assert_inert
 from tests.factories import ConversationFactory, MessageFactory, SavedNoteFactory, UserFactory
 from tests.fakes.openai_server import reply

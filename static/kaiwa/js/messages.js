@@ -12,7 +12,7 @@ function scalar(value) {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-/** One-line summary of a tool result; mirrors conversations.presentation.tool_result_summary. */
+/** One-line summary of a tool result; mirrors conversations.message_items.tool_result_summary. */
 export function toolResultSummary(result) {
   let text;
   if (result !== null && typeof result === 'object' && !Array.isArray(result)) {

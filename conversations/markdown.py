@@ -8,7 +8,7 @@ Pipeline: markdown-it-py (CommonMark + tables + strikethrough, raw HTML off)
 security boundary: even if the Markdown stage is misconfigured later, nothing
 outside the allow-list below can reach the browser.
 
-Policy decisions (keep in sync with tests/conversations/test_rendering.py):
+Policy decisions (keep in sync with tests/conversations/test_markdown.py):
 
 * Tags: p br hr h1-h6 strong em del s code pre blockquote ul ol li a img
   table thead tbody tr th td span div.  Everything else is stripped (text kept).

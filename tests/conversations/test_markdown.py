@@ -1,4 +1,4 @@
-"""Tests for conversations.rendering (pure functions, no Django needed)."""
+"""Tests for conversations.markdown (pure functions, no Django needed)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from conversations import rendering
-from conversations.rendering import highlight_css, render_markdown
+from conversations import markdown
+from conversations.markdown import highlight_css, render_markdown
 from tests.conversations.xss_corpus import XSS_PAYLOADS, assert_inert
 
 LINK_REL = 'rel="noopener noreferrer nofollow"'
@@ -150,7 +150,7 @@ def test_html_block_is_escaped() -> None:
 def test_sanitiser_filters_classes_to_our_prefixes() -> None:
     # Not reachable through Markdown (raw HTML is off), but nh3 is the security
     # boundary, so check it on its own.
-    cleaned = rendering._CLEANER.clean(
+    cleaned = markdown._CLEANER.clean(
         '<span class="btn btn-danger hl-k language-py hl">x</span>'
         '<div class="modal">y</div><p class="hl">z</p>'
     )
@@ -160,7 +160,7 @@ def test_sanitiser_filters_classes_to_our_prefixes() -> None:
 
 
 def test_sanitiser_drops_disallowed_tags_and_attributes() -> None:
-    cleaned = rendering._CLEANER.clean(
+    cleaned = markdown._CLEANER.clean(
         '<script>alert(1)</script><td align="right" style="color:red">c</td>'
         '<a href="/x" target="_top" onclick="x()">a</a><iframe src="/x"></iframe>'
     )
@@ -220,7 +220,7 @@ def test_external_image_src_is_removed(url: str) -> None:
     ],
 )
 def test_sanitiser_image_src_policy(src: str, kept: bool) -> None:
-    cleaned = rendering._CLEANER.clean(f'<img src="{src}" alt="a">')
+    cleaned = markdown._CLEANER.clean(f'<img src="{src}" alt="a">')
     assert ("src=" in cleaned) is kept
     assert_inert(cleaned)
 

@@ -1,4 +1,4 @@
-"""Database access from turn tasks.
+"""The turn tasks' database thread pool.
 
 Turns outlive requests, so their ORM calls cannot use a request's thread. They run on a
 small pool of threads of their own, each holding one connection that is checked (and
