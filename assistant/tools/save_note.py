@@ -9,6 +9,7 @@ from typing import Any
 from assistant.db_threads import in_db_thread
 from assistant.tools.registry import Tool, ToolContext, register
 from conversations.services import note_create
+from conversations.validation import MAX_TITLE_CHARS
 
 PARAMETERS: dict[str, Any] = {
     "type": "object",
@@ -16,7 +17,7 @@ PARAMETERS: dict[str, Any] = {
         "title": {
             "type": "string",
             "minLength": 1,
-            "maxLength": 200,
+            "maxLength": MAX_TITLE_CHARS,
             "description": "メモのタイトル / the note's title",
         },
         "content": {
