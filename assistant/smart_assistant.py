@@ -10,7 +10,8 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 
-from assistant.runner import load_started_turn, run_turn_and_wait
+from assistant.turn_runner.loading import load_started_turn
+from assistant.turn_runner.tasks import run_turn_and_wait
 from assistant.turns import turn_start
 from conversations.models import Conversation, Message
 

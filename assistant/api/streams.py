@@ -5,13 +5,10 @@ ends its response, not the turn, and can come back with GET /api/messages/{id}/s
 and Last-Event-ID.
 """
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -21,24 +18,20 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.views import APIView
 
 from accounts.revocation import ENDED, Credentials
-from assistant import live
 from assistant.api.serializers import ChatInputSerializer, SendInputSerializer
 from assistant.api.views import _overrides, start_chat_turn, start_send_turn
 from assistant.limits import SendThrottle
-from assistant.replay import closing_events, reply_if_finished
-from assistant.runner import LoadedTurn, TurnOverrides, load_started_turn, spawn_turn
+from assistant.live.follower import IDLE, ReplyFollower, follow
+from assistant.live.groups import conversation_group
+from assistant.live.subscription import subscribed
+from assistant.reply_events import ReplyEvent, sse_frame
+from assistant.turn_runner.loading import LoadedTurn, TurnOverrides, load_started_turn
+from assistant.turn_runner.tasks import spawn_turn
 from assistant.turns import Turn
 from conversations.api.views import validated_input
 from conversations.models import Message
 
 _SSE_RESPONSE = OpenApiResponse(OpenApiTypes.STR, description="text/event-stream (API.md §4)")
-
-
-def sse_frame(event: dict[str, Any]) -> bytes:
-    """One SSE event: `id:` is the event's sequence number within its reply."""
-    payload = {k: v for k, v in event.items() if k != "seq"}
-    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return f"id: {event['seq']}\ndata: {data}\n\n".encode()
 
 
 def sse_not_authenticated() -> bytes:
@@ -53,55 +46,30 @@ async def follow_reply(
 ) -> AsyncIterator[bytes]:
     """SSE bytes for one reply: what exists after `after_seq`, then live events to the end,
     or until `credentials` end (accounts/revocation.py)."""
-    layer = get_channel_layer()
-    # The default "specific." prefix matters: channels-redis reads every process-local
-    # channel of one prefix in a single loop; another prefix would wait for its lock.
-    channel = await layer.new_channel()
-    group = live.conversation_group(conversation_id)
-    # Subscribe before reading the log, so nothing published in between is missed.
-    await layer.group_add(group, channel)
-    follower = live.ReplyFollower(reply_id, after_seq=after_seq)
-    try:
-        yield b": stream start\n\n"
-        if not await credentials.watch(layer, channel):
-            yield sse_not_authenticated()
-            return
-        backlog = await follower.catch_up()
-        if not backlog:
-            reply = await reply_if_finished(reply_id)
-            if reply is not None:
-                backlog = await closing_events(follower, reply)
-        for event in backlog:
-            yield sse_frame(event)
-        while not follower.finished:
-            try:
-                message = await asyncio.wait_for(
-                    layer.receive(channel), timeout=settings.SSE_KEEPALIVE_SECONDS
-                )
-            except TimeoutError:
-                yield b": keep-alive\n\n"
-                # Also the moment to notice a reply whose runner died.
-                reply = await reply_if_finished(reply_id)
-                if reply is not None:
-                    for event in await closing_events(follower, reply):
-                        yield sse_frame(event)
-                # And ended credentials: the Redis layer drops what reaches this channel
-                # while no receive waits on it (after a timeout), a group message included.
-                elif not await credentials.valid():
+    async with subscribed(conversation_group(conversation_id)) as subscription:
+        try:
+            yield b": stream start\n\n"
+            if not await credentials.watch(subscription.layer, subscription.channel):
+                yield sse_not_authenticated()
+                return
+            follower = ReplyFollower(reply_id, after_seq=after_seq)
+            idle = settings.SSE_KEEPALIVE_SECONDS
+            async for item in follow(follower, subscription, idle_seconds=idle):
+                if isinstance(item, ReplyEvent):
+                    yield sse_frame(item)
+                elif item is IDLE:
+                    yield b": keep-alive\n\n"
+                    # Also the moment to notice ended credentials: the Redis layer drops what
+                    # reaches this channel while no receive waits on it (after a timeout), a
+                    # group message included.
+                    if not await credentials.valid():
+                        yield sse_not_authenticated()
+                        return
+                elif not await credentials.still_valid(item):  # the user's credentials changed
                     yield sse_not_authenticated()
                     return
-                continue
-            broadcast = message.get("event")
-            if broadcast is None:  # not a reply event: the user's credentials changed
-                if not await credentials.still_valid(message):
-                    yield sse_not_authenticated()
-                    return
-                continue
-            for event in await follower.feed(broadcast):
-                yield sse_frame(event)
-    finally:
-        await layer.group_discard(group, channel)
-        await credentials.unwatch(layer, channel)
+        finally:
+            await credentials.unwatch(subscription.layer, subscription.channel)
 
 
 class EventStreamRenderer(BaseRenderer):

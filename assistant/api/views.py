@@ -1,9 +1,6 @@
 """Chat endpoints (API.md section 3): thin — validate, start a turn, shape the answer."""
 
-import time
-
 from asgiref.sync import async_to_sync
-from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
@@ -18,8 +15,10 @@ from assistant.api.serializers import (
 )
 from assistant.errors import error_from_stored
 from assistant.limits import SendThrottle
-from assistant.recovery import recover_stale_replies
-from assistant.runner import TurnOverrides, load_started_turn, run_turn_and_wait
+from assistant.reply_lifecycle import recover_stale_replies
+from assistant.turn_runner.loading import TurnOverrides, load_started_turn
+from assistant.turn_runner.tasks import run_turn_and_wait
+from assistant.turn_runner.waiting import reply_end
 from assistant.turns import Turn, turn_start, turn_stop
 from conversations.api.serializers import MessageOutputSerializer
 from conversations.api.views import MessageListView, validated_input
@@ -33,7 +32,11 @@ def owned_conversation(request, conversation_id) -> Conversation:
 
 
 def complete_turn(turn: Turn, *, user, overrides: TurnOverrides | None = None) -> Message:
-    """Run a new turn to its end here, or wait for an earlier one; raise its error if it failed."""
+    """Run a new turn to its end here, or wait for an earlier one; raise its error if it failed.
+
+    The wait is on the turn itself (its task, or its live events when another process runs
+    it), never a polling of the database.
+    """
     loaded = load_started_turn(turn, user=user, overrides=overrides)
     if loaded is not None:
         outcome = async_to_sync(run_turn_and_wait)(
@@ -42,20 +45,18 @@ def complete_turn(turn: Turn, *, user, overrides: TurnOverrides | None = None) -
         if outcome.error is not None:
             raise outcome.error
         return Message.objects.get(pk=turn.reply.pk)
-    reply = wait_until_finished(turn.reply)
+    reply = async_to_sync(reply_end)(turn.reply.pk, turn.conversation.pk)
     if reply.status == Message.Status.FAILED:
         raise error_from_stored(reply.error_code, reply.error_text)
     return reply
 
 
-def wait_until_finished(reply: Message) -> Message:
-    """An earlier turn (same client_id) may still run, maybe in another process: wait for it."""
-    deadline = time.monotonic() + settings.LLM_REQUEST_TIMEOUT * (settings.LLM_MAX_RETRIES + 1) + 30
-    while reply.status not in Message.FINISHED and time.monotonic() < deadline:
-        time.sleep(0.2)
-        recover_stale_replies(message_id=reply.pk)
-        reply.refresh_from_db()
-    return reply
+async def stop_and_wait(conversation: Conversation) -> Message | None:
+    """Stop the conversation's running turn and wait for its end; None when none ran."""
+    reply_id = await turn_stop(conversation=conversation)
+    if reply_id is None:
+        return None
+    return await reply_end(reply_id, conversation.pk)
 
 
 class ChatView(APIView):
@@ -150,10 +151,9 @@ class StopView(APIView):
     @extend_schema(request=None, responses=StopOutputSerializer, tags=["chat"])
     def post(self, request, pk):
         conversation = owned_conversation(request, pk)
-        reply = turn_stop(conversation=conversation)
+        reply = async_to_sync(stop_and_wait)(conversation)
         if reply is None:
             return Response({"stopped": False, "message": None})
-        reply = wait_until_finished(reply)
         return Response(
             {
                 "stopped": reply.status == Message.Status.CANCELLED,
