@@ -7,6 +7,7 @@ reply: a snapshot on connect, then the deltas after it.
 
 import asyncio
 import json
+from contextlib import AsyncExitStack
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -15,8 +16,8 @@ from django.conf import settings
 from accounts.revocation import Credentials
 from assistant.db import in_db_thread
 from assistant.limits import send_rate_check
-from assistant.live.follower import ReplyFollower, reply_event_of
-from assistant.live.groups import conversation_group
+from assistant.live.fanout import following
+from assistant.live.follower import ReplyFollower
 from assistant.reply_events import ReplyEvent, ws_frame
 from assistant.reply_lifecycle import active_reply_id
 from assistant.turn_runner.loading import LoadedTurn, load_started_turn
@@ -55,33 +56,26 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             return
         self.user = user
         self.followers: dict[str, ReplyFollower] = {}
-        self.group = conversation_group(self.conversation.pk)
-        # Join before the snapshot is read, so nothing published in between is missed.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.tasks: list[asyncio.Task] = []
+        self.exit_stack = AsyncExitStack()
+        # Opened before the snapshot is read, so nothing published in between is missed.
+        self.inbox = await self.exit_stack.enter_async_context(following(self.conversation.pk))
         await self._send_snapshot()
-        self.watchdog = asyncio.create_task(self._watch_for_dead_turns())
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels closes stale database connections before every handler, through a hop
-        # to the single thread-sensitive thread. Reply events (one per delta per socket)
-        # touch no database, so they skip it; under load those hops queued every token.
-        if message["type"] == "reply.event":
-            await self.reply_event(message)
-        else:
-            await super().dispatch(message)
+        self.tasks.append(asyncio.create_task(self._forward_inbox()))
+        self.tasks.append(asyncio.create_task(self._watch_for_dead_turns()))
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "credentials"):
             await self.credentials.unwatch(self.channel_layer, self.channel_name)
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-        if hasattr(self, "watchdog"):
-            self.watchdog.cancel()
+        for task in getattr(self, "tasks", ()):
+            task.cancel()
+        if hasattr(self, "exit_stack"):
+            await self.exit_stack.aclose()
 
     # --- client → server ----------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
-        if not hasattr(self, "group"):
+        if not hasattr(self, "inbox"):
             return
         raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
         if len(raw.encode()) > MAX_FRAME_BYTES:
@@ -124,11 +118,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     # --- server → client ----------------------------------------------------------------
 
-    async def reply_event(self, message: dict[str, Any]) -> None:
-        """A reply event broadcast to the conversation's group (from any process)."""
-        event = reply_event_of(message)
-        for out in await self._follower(event.message_id).feed(event):
-            await self._forward(out)
+    async def _forward_inbox(self) -> None:
+        """The conversation's reply events, from this process's runners or others'."""
+        while True:
+            event = await self.inbox.get()
+            for out in await self._follower(event.message_id).feed(event):
+                await self._forward(out)
 
     async def auth_changed(self, message: dict[str, Any]) -> None:
         """The user's credentials changed somewhere (accounts/revocation.py): are ours valid?"""

@@ -5,6 +5,7 @@ ends its response, not the turn, and can come back with GET /api/messages/{id}/s
 and Last-Event-ID.
 """
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -21,9 +22,9 @@ from accounts.revocation import ENDED, Credentials
 from assistant.api.serializers import ChatInputSerializer, SendInputSerializer
 from assistant.api.views import _overrides, start_chat_turn, start_send_turn
 from assistant.limits import SendThrottle
+from assistant.live.fanout import Inbox, following
 from assistant.live.follower import IDLE, ReplyFollower, follow
-from assistant.live.groups import conversation_group
-from assistant.live.subscription import subscribed
+from assistant.live.subscription import Subscription, subscribed
 from assistant.reply_events import ReplyEvent, sse_frame
 from assistant.turn_runner.loading import LoadedTurn, TurnOverrides, load_started_turn
 from assistant.turn_runner.tasks import spawn_turn
@@ -46,7 +47,10 @@ async def follow_reply(
 ) -> AsyncIterator[bytes]:
     """SSE bytes for one reply: what exists after `after_seq`, then live events to the end,
     or until `credentials` end (accounts/revocation.py)."""
-    async with subscribed(conversation_group(conversation_id)) as subscription:
+    async with following(conversation_id) as inbox, subscribed() as subscription:
+        # Credentials changes reach the stream's own channel; they wait in the inbox with
+        # the reply's events.
+        relay = asyncio.create_task(_relay_into(subscription, inbox))
         try:
             yield b": stream start\n\n"
             if not await credentials.watch(subscription.layer, subscription.channel):
@@ -54,14 +58,13 @@ async def follow_reply(
                 return
             follower = ReplyFollower(reply_id, after_seq=after_seq)
             idle = settings.SSE_KEEPALIVE_SECONDS
-            async for item in follow(follower, subscription, idle_seconds=idle):
+            async for item in follow(follower, inbox, idle_seconds=idle):
                 if isinstance(item, ReplyEvent):
                     yield sse_frame(item)
                 elif item is IDLE:
                     yield b": keep-alive\n\n"
                     # Also the moment to notice ended credentials: the Redis layer drops what
-                    # reaches this channel while no receive waits on it (after a timeout), a
-                    # group message included.
+                    # reaches a channel while no receive waits on it, a group message included.
                     if not await credentials.valid():
                         yield sse_not_authenticated()
                         return
@@ -69,7 +72,13 @@ async def follow_reply(
                     yield sse_not_authenticated()
                     return
         finally:
+            relay.cancel()
             await credentials.unwatch(subscription.layer, subscription.channel)
+
+
+async def _relay_into(subscription: Subscription, inbox: Inbox) -> None:
+    while True:
+        inbox.put(await subscription.receive())
 
 
 class EventStreamRenderer(BaseRenderer):

@@ -1,10 +1,10 @@
 """Following a reply: what exists of it, then its live events to the end — no gap, no
 duplicate, and an end made from the database when its runner died.
 
-`ReplyFollower` holds one reader's position in one reply; the WebSocket consumer (which
-receives broadcasts through its own channel) keeps one per reply of its conversation.
-`follow` drives one for a reader that has nothing else to listen to: the SSE streams and a
-blocking POST waiting for a reply run in another process.
+`ReplyFollower` holds one reader's position in one reply; the WebSocket consumer keeps one
+per reply of its conversation and feeds them from its inbox (live.fanout). `follow` drives
+one for a reader of a single reply: the SSE streams, and a blocking POST waiting for a
+reply that runs in another process.
 """
 
 import asyncio
@@ -12,11 +12,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from assistant.db import in_db_thread
+from assistant.live.fanout import Inbox
 from assistant.live.log import logged_events, snapshot_of
-from assistant.live.publisher import BROADCAST_TYPE
-from assistant.live.subscription import Subscription
 from assistant.replay import stored_reply_events, terminal_event
-from assistant.reply_events import ReplyEvent, from_log
+from assistant.reply_events import ReplyEvent
 from assistant.reply_lifecycle import finished_reply
 
 
@@ -100,37 +99,29 @@ class Idle:
 IDLE = Idle()
 
 
-def reply_event_of(message: dict[str, Any]) -> ReplyEvent | None:
-    """The reply event a channel-layer message carries; None for any other message."""
-    if message.get("type") != BROADCAST_TYPE:
-        return None
-    return from_log(message["event"])
-
-
 async def follow(
-    follower: ReplyFollower, subscription: Subscription, *, idle_seconds: float
+    follower: ReplyFollower, inbox: Inbox, *, idle_seconds: float
 ) -> AsyncIterator[ReplyEvent | Idle | dict[str, Any]]:
-    """The reply's events from `follower`'s position to its end, received on `subscription`
-    (already in the conversation's group, so nothing published after it joined is missed).
+    """The reply's events from `follower`'s position to its end, received in `inbox`
+    (opened before this is called, so nothing published after that is missed).
 
     Yields each event, IDLE after `idle_seconds` without one (once the reply has been
-    checked for a dead runner), and any other message the channel receives (for the
-    caller: credentials changes).
+    checked for a dead runner), and any other message the inbox holds (for the caller:
+    credentials changes).
     """
     for event in await follower.backlog():
         yield event
     while not follower.finished:
         try:
-            message = await asyncio.wait_for(subscription.receive(), timeout=idle_seconds)
+            item = await asyncio.wait_for(inbox.get(), timeout=idle_seconds)
         except TimeoutError:
             for event in await follower.if_ended():
                 yield event
             if not follower.finished:
                 yield IDLE
             continue
-        event = reply_event_of(message)
-        if event is None:
-            yield message
+        if not isinstance(item, ReplyEvent):
+            yield item
             continue
-        for out in await follower.feed(event):
+        for out in await follower.feed(item):
             yield out

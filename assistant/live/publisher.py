@@ -5,20 +5,21 @@ import json
 
 from channels.layers import get_channel_layer
 
+from assistant.live.fanout import broadcast_message, deliver, shared_layer
 from assistant.live.groups import conversation_group
 from assistant.live.redis_pubsub import group_channel_on_store
 from assistant.live.store import RedisStore, events_key, live_store
 from assistant.reply_events import ReplyEvent
 
-BROADCAST_TYPE = "reply.event"
-
 
 class ReplyPublisher:
-    """Numbers, logs and broadcasts the events of one reply. Used only by its runner, on its
+    """Numbers, logs and delivers the events of one reply. Used only by its runner, on its
     event loop.
 
-    The log first, then the broadcast: a follower subscribes, then reads the log, so an event
-    it does not find in the log reaches it through the broadcast.
+    The log first, then the delivery: a follower subscribes, then reads the log, so an event
+    it does not find in the log reaches it through the delivery. Followers in this process
+    get the event object itself (live.fanout); the channel layer carries it only when it
+    reaches other processes.
     """
 
     def __init__(self, *, conversation_id, message_id) -> None:
@@ -26,6 +27,7 @@ class ReplyPublisher:
         self.message_id = str(message_id)
         self.seq = 0
         self._layer = get_channel_layer()
+        self._shared = shared_layer(self._layer)
         self._group = conversation_group(self.conversation_id)
         self._store = live_store()
         self._key = events_key(self.message_id)
@@ -42,17 +44,18 @@ class ReplyPublisher:
         async with self._lock:
             self.seq += 1
             event = event.numbered(self.seq)
-            data = event.as_log()
-            entry = json.dumps(data, ensure_ascii=False)
-            message = {"type": BROADCAST_TYPE, "event": data}
-            if self._redis_channel is not None:
+            entry = json.dumps(event.as_log(), ensure_ascii=False)
+            if not self._shared:
+                await self._store.append(self._key, entry)
+                deliver(self.conversation_id, event)
+            elif self._redis_channel is not None:
+                message = self._layer.serialize(broadcast_message(event))
                 await self._store.append_and_publish(
-                    self._key,
-                    entry,
-                    channel=self._redis_channel,
-                    message=self._layer.serialize(message),
+                    self._key, entry, channel=self._redis_channel, message=message
                 )
+                deliver(self.conversation_id, event)
             else:
                 await self._store.append(self._key, entry)
-                await self._layer.group_send(self._group, message)
+                deliver(self.conversation_id, event)
+                await self._layer.group_send(self._group, broadcast_message(event))
             return event

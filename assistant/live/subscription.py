@@ -1,5 +1,5 @@
-"""A channel of this process subscribed to one group: the set-up the follower and the stop
-watcher share."""
+"""A channel-layer channel of this process, in a group while it is open: how a runner hears
+a stop and a stream hears that its credentials changed."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,14 +19,16 @@ class Subscription:
 
 
 @asynccontextmanager
-async def subscribed(group: str) -> AsyncIterator[Subscription]:
-    """A new channel, in `group` until the block ends."""
+async def subscribed(group: str | None = None) -> AsyncIterator[Subscription]:
+    """A new channel, in `group` (if given) until the block ends."""
     layer = get_channel_layer()
     # The default "specific." prefix matters: channels-redis reads every process-local
     # channel of one prefix in a single loop; another prefix would wait for its lock.
     channel = await layer.new_channel()
-    await layer.group_add(group, channel)
+    if group is not None:
+        await layer.group_add(group, channel)
     try:
         yield Subscription(layer, channel)
     finally:
-        await layer.group_discard(group, channel)
+        if group is not None:
+            await layer.group_discard(group, channel)

@@ -6,9 +6,8 @@ import asyncio
 from django.conf import settings
 
 from assistant.db import in_db_thread
+from assistant.live.fanout import following
 from assistant.live.follower import ReplyFollower, follow
-from assistant.live.groups import conversation_group
-from assistant.live.subscription import subscribed
 from assistant.turn_runner.tasks import local_turn
 from conversations.models import Message
 
@@ -34,9 +33,9 @@ async def _ended(reply_id, conversation_id) -> None:
     if task is not None and await _task_done(task):
         return  # its outcome is read from the database, as any reader's
     follower = ReplyFollower(reply_id)
-    async with subscribed(conversation_group(conversation_id)) as subscription:
+    async with following(conversation_id) as inbox:
         idle = settings.STREAM_STALE_AFTER_SECONDS / 2
-        async for _ in follow(follower, subscription, idle_seconds=idle):
+        async for _ in follow(follower, inbox, idle_seconds=idle):
             pass
 
 

@@ -10,6 +10,7 @@ from channels.layers import get_channel_layer
 
 from assistant import channel_layer as local_layer
 from assistant.channel_layer import LocalChannelLayer
+from assistant.live import fanout
 from assistant.live import publisher as publisher_module
 from assistant.live.groups import conversation_group
 from assistant.live.liveness import Liveness
@@ -91,8 +92,66 @@ async def test_with_redis_an_event_is_logged_and_broadcast_in_one_pipeline(setti
         {"type": "message", "content": "こん", "seq": 1, "message_id": str(message_id)},
         {"type": "message", "content": "にちは", "seq": 2, "message_id": str(message_id)},
     ]
-    assert received == [{"type": "reply.event", "event": e} for e in expected]
+    assert received == [
+        {"type": "reply.event", "event": e, "origin": fanout.PROCESS_ID} for e in expected
+    ]
     assert [e.as_log() for e in await logged_events(message_id)] == expected
+
+
+async def test_in_one_process_followers_get_the_events_and_the_channel_layer_carries_none():
+    conversation_id, message_id = uuid.uuid4(), uuid.uuid4()
+    layer = get_channel_layer()
+    member = await layer.new_channel()  # what a follower in another process would be
+    await layer.group_add(conversation_group(conversation_id), member)
+    async with fanout.following(conversation_id) as inbox:
+        publisher = ReplyPublisher(conversation_id=conversation_id, message_id=message_id)
+        sent = [
+            await publisher.publish(Delta(message_id=str(message_id), content=text))
+            for text in ("こん", "にちは")
+        ]
+        got = [await asyncio.wait_for(inbox.get(), 1) for _ in sent]
+    assert got == sent and [e.seq for e in got] == [1, 2]
+    assert got[0] is sent[0]  # the event itself: no copy, no serialization
+    await layer.send(member, {"type": "end"})
+    assert (await layer.receive(member)) == {"type": "end"}  # nothing came before it
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not redis_available(), reason="needs Redis at 127.0.0.1:6379 (CI has it)")
+async def test_with_redis_a_follower_here_gets_each_event_once_and_other_processes_too(
+    settings, monkeypatch
+):
+    """Local followers are served directly; the Redis broadcast is for other processes, and
+    this process's relay does not hand its own events to them a second time."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    url = "redis://127.0.0.1:6379/13"
+    settings.REDIS_URL = url
+    layer = RedisPubSubChannelLayer(hosts=[url])
+    monkeypatch.setattr(publisher_module, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(fanout, "get_channel_layer", lambda: layer)
+    conversation_id, message_id = uuid.uuid4(), uuid.uuid4()
+    group = conversation_group(conversation_id)
+    elsewhere = await layer.new_channel()  # a follower in another process
+    await layer.group_add(group, elsewhere)
+    try:
+        async with fanout.following(conversation_id) as inbox:
+            publisher = ReplyPublisher(conversation_id=conversation_id, message_id=message_id)
+            for text in ("こん", "にちは"):
+                await publisher.publish(Delta(message_id=str(message_id), content=text))
+            # An event another process published, after ours on the same Redis channel:
+            # once it arrives, the relay has seen the copies of ours.
+            other = Delta(message_id=str(uuid.uuid4()), seq=1, content="よそ")
+            await layer.group_send(
+                group, {"type": "reply.event", "event": other.as_log(), "origin": "other"}
+            )
+            got = [await asyncio.wait_for(inbox.get(), 5) for _ in range(3)]
+            assert [e.content for e in got] == ["こん", "にちは", "よそ"]
+            assert inbox.empty()  # no second copy of ours behind it
+        remote = [await asyncio.wait_for(layer.receive(elsewhere), 5) for _ in range(3)]
+        assert [m["event"]["content"] for m in remote] == ["こん", "にちは", "よそ"]
+    finally:
+        await layer.flush()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -112,9 +171,8 @@ async def test_events_of_a_finished_reply_arriving_late_are_not_replayed(user):
 
     logged = await logged_events(done["message_id"])
     late_delta = next(e for e in logged if e.seq == delta["seq"] + 1)
-    group = conversation_group(conversation.id)
     for late in (late_delta, logged[-1]):
-        await get_channel_layer().group_send(group, {"type": "reply.event", "event": late.as_log()})
+        fanout.deliver(conversation.id, late)
     assert await communicator.receive_nothing(timeout=0.5)
     await communicator.disconnect()
 
