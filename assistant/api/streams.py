@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from accounts.revocation import ENDED, Credentials
 from assistant.api.serializers import ChatInputSerializer, SendInputSerializer
-from assistant.api.views import _overrides, start_chat_turn, start_send_turn
+from assistant.api.views import start_chat_turn, start_send_turn, turn_overrides
 from assistant.limits import SendThrottle
 from assistant.live.fanout import Inbox, following
 from assistant.live.follower import IDLE, ReplyFollower, follow
@@ -137,7 +137,7 @@ class ChatStreamView(APIView):
     @extend_schema(request=ChatInputSerializer, responses={200: _SSE_RESPONSE}, tags=["chat"])
     def post(self, request):
         data = validated_input(ChatInputSerializer, request.data)
-        return _start_and_follow(request, start_chat_turn(request, data), _overrides(data))
+        return _start_and_follow(request, start_chat_turn(request, data), turn_overrides(data))
 
 
 class MessageStreamView(APIView):

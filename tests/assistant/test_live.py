@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 
 from assistant import channel_layer as local_layer
 from assistant.channel_layer import LocalChannelLayer
@@ -98,9 +97,13 @@ async def test_with_redis_an_event_is_logged_and_broadcast_in_one_pipeline(setti
     assert [e.as_log() for e in await logged_events(message_id)] == expected
 
 
-async def test_in_one_process_followers_get_the_events_and_the_channel_layer_carries_none():
+async def test_in_one_process_followers_get_the_events_and_the_channel_layer_carries_none(
+    monkeypatch,
+):
+    layer = LocalChannelLayer()  # one process: the in-memory layer
+    monkeypatch.setattr(publisher_module, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(fanout, "get_channel_layer", lambda: layer)
     conversation_id, message_id = uuid.uuid4(), uuid.uuid4()
-    layer = get_channel_layer()
     member = await layer.new_channel()  # what a follower in another process would be
     await layer.group_add(conversation_group(conversation_id), member)
     async with fanout.following(conversation_id) as inbox:
