@@ -2,14 +2,14 @@
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 from assistant import metrics
-from assistant.live.publisher import ReplyPublisher
-from assistant.reply_events import Delta
 
 
 class Coalescer:
-    """Publishes deltas from a task of its own, joining those that queue up meanwhile.
+    """Publishes deltas (with `publish_text`) from a task of its own, joining those that
+    queue up meanwhile.
 
     The first delta goes out at once; later ones at least `window` seconds apart. While a
     publish is in flight (a Redis round trip, a busy event loop) the stream keeps being read
@@ -18,8 +18,8 @@ class Coalescer:
     stream, never a publish halfway through.
     """
 
-    def __init__(self, publisher: ReplyPublisher, window: float) -> None:
-        self._publisher = publisher
+    def __init__(self, publish_text: Callable[[str], Awaitable[object]], window: float) -> None:
+        self._publish_text = publish_text
         self._window = window
         self._pending: list[str] = []
         self._last_sent = 0.0
@@ -55,9 +55,7 @@ class Coalescer:
                 text = "".join(self._pending)
                 self._pending.clear()
                 self._last_sent = time.monotonic()
-                await self._publisher.publish(
-                    Delta(message_id=self._publisher.message_id, content=text)
-                )
+                await self._publish_text(text)
                 metrics.DELTA_EVENTS.inc()
         except Exception as exc:  # the turn fails with it at its next add() or flush()
             self._error = exc

@@ -22,7 +22,7 @@ from assistant.errors import LLMError, UpstreamError
 from assistant.live.liveness import running
 from assistant.live.publisher import ReplyPublisher
 from assistant.live.stop import cancel_on_stop
-from assistant.reply_events import Done, Failed, Start
+from assistant.reply_events import Delta, Done, Failed, Start
 from assistant.reply_lifecycle import finish
 from assistant.turn_runner.accounting import RoundCharge, TurnProgress, record_charges
 from assistant.turn_runner.coalescer import Coalescer
@@ -100,7 +100,10 @@ async def _run_loaded(loaded: LoadedTurn, overrides: TurnOverrides | None) -> Tu
     reply, conversation = loaded.reply, loaded.conversation
     message_id = str(reply.pk)
     publisher = ReplyPublisher(conversation_id=conversation.pk, message_id=reply.pk)
-    coalescer = Coalescer(publisher, settings.STREAM_COALESCE_MS / 1000)
+    coalescer = Coalescer(
+        lambda text: publisher.publish(Delta(message_id=message_id, content=text)),
+        settings.STREAM_COALESCE_MS / 1000,
+    )
     progress = TurnProgress()
     persister = Persister(reply.pk, progress, settings.STREAM_PERSIST_INTERVAL_SECONDS)
     started = time.monotonic()
