@@ -1,11 +1,11 @@
 """The in-process channel layer used without Redis (one process, development and tests).
 
-Channels' `InMemoryChannelLayer` scans every channel's queue and every group membership
-for expired entries on each `group_send` and each `receive`. A turn sends one event per
-delta to the conversation's group, and every open socket and SSE stream is receiving, so
-the scans grow with the number of streams times the token rate: in the relay benchmark
-they were a fifth of the server's CPU at 50 concurrent turns. Expiry is measured in
-seconds (60 by default), so this layer runs the same cleanup at most once a second.
+It carries stop requests and credentials changes; reply events reach the followers of this
+process without it (assistant/live/fanout.py). Channels' `InMemoryChannelLayer` scans every
+channel's queue and every group membership for expired entries on each `group_send` and
+each `receive`, and every open socket, SSE stream and running turn has a channel, so the
+scans grow with the number of streams. Expiry is measured in seconds (60 by default), so
+this layer runs the same cleanup at most once a second.
 
 `group_send` also puts messages on the members' queues directly instead of creating a
 task per member and waiting on them: `send` never waits, so the tasks only cost time.

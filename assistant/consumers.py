@@ -7,18 +7,21 @@ reply: a snapshot on connect, then the deltas after it.
 
 import asyncio
 import json
+from contextlib import AsyncExitStack
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts.revocation import Credentials
-from assistant import live
 from assistant.db_threads import in_db_thread
 from assistant.limits import send_rate_check
-from assistant.replay import closing_events, reply_if_finished
-from assistant.runner import LoadedTurn, load_started_turn, spawn_turn
+from assistant.live.fanout import following
+from assistant.live.follower import ReplyFollower
+from assistant.reply_events import ReplyEvent, ws_frame
+from assistant.reply_lifecycle import active_reply_id
+from assistant.turn_runner.loading import LoadedTurn, load_started_turn
+from assistant.turn_runner.tasks import spawn_turn
 from assistant.turns import Turn, turn_start, turn_stop
 from config import json_input
 from conversations.api.serializers import MessageOutputSerializer
@@ -52,34 +55,27 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.user = user
-        self.followers: dict[str, live.ReplyFollower] = {}
-        self.group = live.conversation_group(self.conversation.pk)
-        # Join before the snapshot is read, so nothing published in between is missed.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.followers: dict[str, ReplyFollower] = {}
+        self.tasks: list[asyncio.Task] = []
+        self.exit_stack = AsyncExitStack()
+        # Opened before the snapshot is read, so nothing published in between is missed.
+        self.inbox = await self.exit_stack.enter_async_context(following(self.conversation.pk))
         await self._send_snapshot()
-        self.watchdog = asyncio.create_task(self._watch_for_dead_turns())
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels closes stale database connections before every handler, through a hop
-        # to the single thread-sensitive thread. Reply events (one per delta per socket)
-        # touch no database, so they skip it; under load those hops queued every token.
-        if message["type"] == "reply.event":
-            await self.reply_event(message)
-        else:
-            await super().dispatch(message)
+        self.tasks.append(asyncio.create_task(self._forward_inbox()))
+        self.tasks.append(asyncio.create_task(self._watch_for_dead_turns()))
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "credentials"):
             await self.credentials.unwatch(self.channel_layer, self.channel_name)
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-        if hasattr(self, "watchdog"):
-            self.watchdog.cancel()
+        for task in getattr(self, "tasks", ()):
+            task.cancel()
+        if hasattr(self, "exit_stack"):
+            await self.exit_stack.aclose()
 
     # --- client → server ----------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
-        if not hasattr(self, "group"):
+        if not hasattr(self, "inbox"):
             return
         raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
         if len(raw.encode()) > MAX_FRAME_BYTES:
@@ -96,7 +92,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             if kind == "send":
                 await self._send_message(command)
             elif kind == "stop":
-                await sync_to_async(turn_stop)(conversation=self.conversation)
+                await turn_stop(conversation=self.conversation)
             else:
                 raise InvalidInput("Unknown message type; expected 'send' or 'stop'.")
         except DomainError as exc:
@@ -117,64 +113,56 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             # A repeated client_id: show the earlier reply as it stands.
             self.followers.pop(str(turn.reply.pk), None)
             follower = self._follower(str(turn.reply.pk))
-            reply = await reply_if_finished(turn.reply.pk)
-            events = await (closing_events(follower, reply) if reply else follower.catch_up())
-            for event in events:
+            for event in await follower.backlog():
                 await self._forward(event)
 
     # --- server → client ----------------------------------------------------------------
 
-    async def reply_event(self, message: dict[str, Any]) -> None:
-        """A reply event broadcast to the conversation's group (from any process)."""
-        event = message["event"]
-        for out in await self._follower(event["message_id"]).feed(event):
-            await self._forward(out)
+    async def _forward_inbox(self) -> None:
+        """The conversation's reply events, from this process's runners or others'."""
+        while True:
+            event = await self.inbox.get()
+            for out in await self._follower(event.message_id).feed(event):
+                await self._forward(out)
 
     async def auth_changed(self, message: dict[str, Any]) -> None:
         """The user's credentials changed somewhere (accounts/revocation.py): are ours valid?"""
         if not await self.credentials.still_valid(message):
             await self.close(code=CLOSE_NOT_AUTHENTICATED)
 
-    def _follower(self, message_id: str) -> live.ReplyFollower:
+    def _follower(self, message_id: str) -> ReplyFollower:
         follower = self.followers.get(message_id)
         if follower is None:
-            follower = self.followers[message_id] = live.ReplyFollower(message_id)
+            follower = self.followers[message_id] = ReplyFollower(message_id)
         return follower
 
     async def _send_snapshot(self) -> None:
         reply_id = await _active_reply_id(self.conversation.pk)
         if reply_id is None:
             return
-        events = await live.reply_events(reply_id)
-        running = [e for e in events if e["type"] not in live.TERMINAL_EVENTS]
-        ended = [e for e in events if e["type"] in live.TERMINAL_EVENTS]
         follower = self._follower(str(reply_id))
-        text, seq = live.snapshot_of(running)
-        follower.last_seq = seq
+        text, seq, ended = await follower.snapshot()
         await self._send_json(
             {"type": "snapshot", "message_id": str(reply_id), "seq": seq, "content": text}
         )
         # The turn may have ended between the subscription and the read.
-        for event in follower.take(ended):
+        for event in ended:
             await self._forward(event)
 
     async def _watch_for_dead_turns(self) -> None:
         """A reply whose runner died sends nothing more: notice it and end it here."""
         while True:
             await asyncio.sleep(settings.STREAM_STALE_AFTER_SECONDS / 2)
-            for message_id, follower in list(self.followers.items()):
-                if follower.finished:
-                    continue
-                reply = await reply_if_finished(message_id)
-                if reply is not None:
-                    for event in await closing_events(follower, reply):
+            for follower in list(self.followers.values()):
+                if not follower.finished:
+                    for event in await follower.if_ended():
                         await self._forward(event)
 
-    async def _forward(self, event: dict[str, Any]) -> None:
+    async def _forward(self, event: ReplyEvent) -> None:
         # The follower of an ended reply stays in `followers`: it drops any late event of
         # that reply (the live `done` after the watchdog closed the reply from the database,
         # deltas queued behind a catch-up) instead of a new follower replaying the log.
-        await self._send_json(ws_event(event))
+        await self._send_json(ws_frame(event))
 
     async def _send_error(self, code: str, message: str, message_id: str | None = None) -> None:
         await self._send_json(
@@ -183,37 +171,6 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def _send_json(self, payload: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(payload, ensure_ascii=False, default=str))
-
-
-def ws_event(event: dict[str, Any]) -> dict[str, Any]:
-    """A reply event in the WebSocket's vocabulary (API.md section 5)."""
-    base = {"message_id": event["message_id"]}
-    kind = event["type"]
-    if kind == "message":
-        return {"type": "delta", **base, "seq": event["seq"], "content": event["content"]}
-    if kind == "start":
-        return {"type": "start", **base, "seq": event["seq"]}
-    if kind == "tool_call":
-        return {
-            "type": "tool_call",
-            **base,
-            "seq": event["seq"],
-            "name": event["name"],
-            "arguments": event["arguments"],
-            "result": event["result"],
-        }
-    if kind == "error":
-        return {"type": "error", **base, "code": event["code"], "message": event["error"]}
-    return {
-        "type": "done",
-        **base,
-        "seq": event["seq"],
-        "status": event.get("status"),
-        "content": event.get("content", ""),
-        "html": event.get("html", ""),
-        "finish_reason": event.get("finish_reason"),
-        "usage": event.get("usage"),
-    }
 
 
 def _parse_uuid(value):
@@ -250,13 +207,4 @@ def _owned_conversation(user, conversation_id) -> Conversation | None:
     return Conversation.objects.for_user(user).filter(pk=conversation_id).first()
 
 
-@in_db_thread
-def _active_reply_id(conversation_id):
-    from assistant.recovery import recover_stale_replies
-
-    recover_stale_replies(conversation_id=conversation_id)
-    return (
-        Conversation.objects.filter(pk=conversation_id)
-        .values_list("active_turn", flat=True)
-        .first()
-    )
+_active_reply_id = in_db_thread(active_reply_id)

@@ -5,12 +5,13 @@ round limit), stored like any other; the answer is read back from the stored mes
 """
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import async_to_sync
-
-from assistant.runner import load_started_turn, run_turn_and_wait
+from assistant.db_threads import in_db_thread
+from assistant.turn_runner.loading import load_started_turn
+from assistant.turn_runner.tasks import run_turn_and_wait
 from assistant.turns import turn_start
 from conversations.models import Conversation, Message
 
@@ -31,21 +32,29 @@ class AssistantAnswer:
     response: str
 
 
-def assistant_ask(*, user: Any, message: str) -> AssistantAnswer:
-    """Run one turn for `message` in a new conversation; raise the turn's error if it failed."""
+def assistant_start(*, user: Any, message: str) -> Callable[[], Awaitable[AssistantAnswer]]:
+    """Start one turn for `message` in a new conversation; returns what to await for its
+    answer (on the event loop), which raises the turn's error if it failed."""
     turn = turn_start(
         user=user, content=message, system_prompt=SYSTEM_PROMPT, temperature=TEMPERATURE
     )
-    outcome = async_to_sync(run_turn_and_wait)(
-        turn.reply.pk, loaded=load_started_turn(turn, user=user)
-    )
-    if outcome.error is not None:
-        raise outcome.error
-    messages = list(turn.conversation.messages.order_by("created_at", "id"))
-    reply = next(m for m in messages if m.pk == turn.reply.pk)
+    loaded = load_started_turn(turn, user=user)
+
+    async def answered() -> AssistantAnswer:
+        outcome = await run_turn_and_wait(turn.reply.pk, loaded=loaded)
+        if outcome.error is not None:
+            raise outcome.error
+        return await in_db_thread(_answer)(turn.conversation, turn.reply.pk)
+
+    return answered
+
+
+def _answer(conversation: Conversation, reply_id) -> AssistantAnswer:
+    messages = list(conversation.messages.order_by("created_at", "id"))
+    reply = next(m for m in messages if m.pk == reply_id)
     function_used, arguments, result = _first_tool_use(messages)
     return AssistantAnswer(
-        conversation=turn.conversation,
+        conversation=conversation,
         reply=reply,
         function_used=function_used,
         arguments=arguments,

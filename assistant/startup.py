@@ -11,7 +11,7 @@ logger = logging.getLogger("kaiwa.startup")
 def prepare_process() -> None:
     """Raise SystemCheckError on LLM misconfiguration; mark dead processes' replies."""
     from assistant.checks import run_startup_checks
-    from assistant.recovery import recover_stale_replies
+    from assistant.reply_lifecycle import recover_stale_replies
 
     run_startup_checks()
     try:

@@ -73,8 +73,8 @@ def turn_start(
 
 def _turn_start_after_recovery(**arguments) -> Turn:
     """_turn_start; a conversation busy with a reply whose process died is not stuck: that
-    reply becomes `interrupted` (assistant.recovery) and the start is tried once more."""
-    from assistant.recovery import recover_stale_replies
+    reply becomes `interrupted` (assistant.reply_lifecycle) and the start is tried once more."""
+    from assistant.reply_lifecycle import recover_stale_replies
 
     try:
         return _turn_start(**arguments)
@@ -181,20 +181,17 @@ def _earlier_turn(conversation: Conversation, client_id) -> Turn | None:
     return Turn(conversation=conversation, user_message=user_message, reply=reply, created=False)
 
 
-def turn_stop(*, conversation: Conversation) -> Message | None:
-    """Ask the running turn of this conversation to stop; returns its reply, or None.
+async def turn_stop(*, conversation: Conversation):
+    """Ask the running turn of this conversation to stop; returns its reply's id, or None.
 
-    The runner may live in another process; the request travels through the channel layer.
+    The runner may live in another process; the request travels through the live store and
+    the channel layer.
     """
-    from asgiref.sync import async_to_sync
+    from assistant.db_threads import in_db_thread
+    from assistant.live.stop import request_stop
+    from assistant.reply_lifecycle import active_reply_id
 
-    from assistant import live
-    from assistant.recovery import recover_stale_replies
-
-    recover_stale_replies(conversation_id=conversation.pk)
-    conversation.refresh_from_db(fields=["active_turn"])
-    reply = conversation.active_turn
-    if reply is None:
-        return None
-    async_to_sync(live.request_stop)(reply.pk)
-    return reply
+    reply_id = await in_db_thread(active_reply_id)(conversation.pk)
+    if reply_id is not None:
+        await request_stop(reply_id)
+    return reply_id

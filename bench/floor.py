@@ -35,8 +35,8 @@ from django.urls import path  # noqa: E402
 
 from assistant.backends import get_backend  # noqa: E402
 from assistant.backends.base import ChatOptions, StreamEnd, TextDelta  # noqa: E402
-from assistant.runner import _Coalescer  # noqa: E402
 from assistant.startup import freeze_startup_objects  # noqa: E402
+from assistant.turn_runner.coalescer import Coalescer  # noqa: E402
 
 # The benchmark waits for one `turn_finished` line per turn, as Kaiwa's runner logs it.
 logger = logging.getLogger("kaiwa.turns")
@@ -63,7 +63,10 @@ class FloorConsumer(AsyncWebsocketConsumer):
         await out.publish({"type": "start"})
         # Kaiwa's own coalescing (STREAM_COALESCE_MS): a busy process sends fewer, longer
         # deltas, so the floor pays no more WebSocket frames than Kaiwa does.
-        deltas = _Coalescer(out, settings.STREAM_COALESCE_MS / 1000)
+        deltas = Coalescer(
+            lambda text: out.publish({"type": "message", "content": text}),
+            settings.STREAM_COALESCE_MS / 1000,
+        )
         parts: list[str] = []
         finish_reason = None
         stream = get_backend().stream_chat(

@@ -178,7 +178,7 @@ if REDIS_URL:
     # The pub/sub layer: one PUBLISH per group message, pushed to subscribers, instead of
     # the list-based layer's several round trips per message (measured in bench/). It
     # delivers at most once; a reader that misses an event fills the gap from the reply's
-    # event log (assistant.live.ReplyFollower), so nothing is lost.
+    # event log (assistant.live.follower.ReplyFollower), so nothing is lost.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",

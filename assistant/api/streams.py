@@ -8,10 +8,8 @@ and Last-Event-ID.
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -21,24 +19,20 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.views import APIView
 
 from accounts.revocation import ENDED, Credentials
-from assistant import live
 from assistant.api.serializers import ChatInputSerializer, SendInputSerializer
-from assistant.api.views import _overrides, start_chat_turn, start_send_turn
+from assistant.api.views import start_chat_turn, start_send_turn, turn_overrides
 from assistant.limits import SendThrottle
-from assistant.replay import closing_events, reply_if_finished
-from assistant.runner import LoadedTurn, TurnOverrides, load_started_turn, spawn_turn
+from assistant.live.fanout import Inbox, following
+from assistant.live.follower import IDLE, ReplyFollower, follow
+from assistant.live.subscription import Subscription, subscribed
+from assistant.reply_events import ReplyEvent, sse_frame
+from assistant.turn_runner.loading import LoadedTurn, TurnOverrides, load_started_turn
+from assistant.turn_runner.tasks import spawn_turn
 from assistant.turns import Turn
 from conversations.api.views import validated_input
 from conversations.models import Message
 
 _SSE_RESPONSE = OpenApiResponse(OpenApiTypes.STR, description="text/event-stream (API.md §4)")
-
-
-def sse_frame(event: dict[str, Any]) -> bytes:
-    """One SSE event: `id:` is the event's sequence number within its reply."""
-    payload = {k: v for k, v in event.items() if k != "seq"}
-    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return f"id: {event['seq']}\ndata: {data}\n\n".encode()
 
 
 def sse_not_authenticated() -> bytes:
@@ -53,55 +47,38 @@ async def follow_reply(
 ) -> AsyncIterator[bytes]:
     """SSE bytes for one reply: what exists after `after_seq`, then live events to the end,
     or until `credentials` end (accounts/revocation.py)."""
-    layer = get_channel_layer()
-    # The default "specific." prefix matters: channels-redis reads every process-local
-    # channel of one prefix in a single loop; another prefix would wait for its lock.
-    channel = await layer.new_channel()
-    group = live.conversation_group(conversation_id)
-    # Subscribe before reading the log, so nothing published in between is missed.
-    await layer.group_add(group, channel)
-    follower = live.ReplyFollower(reply_id, after_seq=after_seq)
-    try:
-        yield b": stream start\n\n"
-        if not await credentials.watch(layer, channel):
-            yield sse_not_authenticated()
-            return
-        backlog = await follower.catch_up()
-        if not backlog:
-            reply = await reply_if_finished(reply_id)
-            if reply is not None:
-                backlog = await closing_events(follower, reply)
-        for event in backlog:
-            yield sse_frame(event)
-        while not follower.finished:
-            try:
-                message = await asyncio.wait_for(
-                    layer.receive(channel), timeout=settings.SSE_KEEPALIVE_SECONDS
-                )
-            except TimeoutError:
-                yield b": keep-alive\n\n"
-                # Also the moment to notice a reply whose runner died.
-                reply = await reply_if_finished(reply_id)
-                if reply is not None:
-                    for event in await closing_events(follower, reply):
-                        yield sse_frame(event)
-                # And ended credentials: the Redis layer drops what reaches this channel
-                # while no receive waits on it (after a timeout), a group message included.
-                elif not await credentials.valid():
+    async with following(conversation_id) as inbox, subscribed() as subscription:
+        # Credentials changes reach the stream's own channel; they wait in the inbox with
+        # the reply's events.
+        relay = asyncio.create_task(_relay_into(subscription, inbox))
+        try:
+            yield b": stream start\n\n"
+            if not await credentials.watch(subscription.layer, subscription.channel):
+                yield sse_not_authenticated()
+                return
+            follower = ReplyFollower(reply_id, after_seq=after_seq)
+            idle = settings.SSE_KEEPALIVE_SECONDS
+            async for item in follow(follower, inbox, idle_seconds=idle):
+                if isinstance(item, ReplyEvent):
+                    yield sse_frame(item)
+                elif item is IDLE:
+                    yield b": keep-alive\n\n"
+                    # Also the moment to notice ended credentials: the Redis layer drops what
+                    # reaches a channel while no receive waits on it, a group message included.
+                    if not await credentials.valid():
+                        yield sse_not_authenticated()
+                        return
+                elif not await credentials.still_valid(item):  # the user's credentials changed
                     yield sse_not_authenticated()
                     return
-                continue
-            broadcast = message.get("event")
-            if broadcast is None:  # not a reply event: the user's credentials changed
-                if not await credentials.still_valid(message):
-                    yield sse_not_authenticated()
-                    return
-                continue
-            for event in await follower.feed(broadcast):
-                yield sse_frame(event)
-    finally:
-        await layer.group_discard(group, channel)
-        await credentials.unwatch(layer, channel)
+        finally:
+            relay.cancel()
+            await credentials.unwatch(subscription.layer, subscription.channel)
+
+
+async def _relay_into(subscription: Subscription, inbox: Inbox) -> None:
+    while True:
+        inbox.put(await subscription.receive())
 
 
 class EventStreamRenderer(BaseRenderer):
@@ -160,7 +137,7 @@ class ChatStreamView(APIView):
     @extend_schema(request=ChatInputSerializer, responses={200: _SSE_RESPONSE}, tags=["chat"])
     def post(self, request):
         data = validated_input(ChatInputSerializer, request.data)
-        return _start_and_follow(request, start_chat_turn(request, data), _overrides(data))
+        return _start_and_follow(request, start_chat_turn(request, data), turn_overrides(data))
 
 
 class MessageStreamView(APIView):

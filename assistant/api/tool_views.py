@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assistant.analysis import text_analyze
+from assistant.api.awaiting import Awaited, AwaitingAPIView
 from assistant.api.tool_serializers import (
     AnalyzeInputSerializer,
     AnalyzeOutputSerializer,
@@ -21,7 +22,7 @@ from assistant.api.tool_serializers import (
 from assistant.images import image_generate
 from assistant.limits import SendThrottle
 from assistant.models import IMAGE_CONTENT_TYPES, GeneratedImage
-from assistant.smart_assistant import assistant_ask
+from assistant.smart_assistant import AssistantAnswer, assistant_start
 from conversations.api.pagination import NewestFirstCursorPagination
 from conversations.api.views import validated_input
 
@@ -49,7 +50,7 @@ class AnalyzeView(APIView):
         return Response(analysis.as_dict())
 
 
-class AssistantView(APIView):
+class AssistantView(AwaitingAPIView):
     """POST /api/assistant/: one message; the model may call a tool. Stored as a conversation."""
 
     throttle_classes = [SendThrottle]
@@ -62,17 +63,21 @@ class AssistantView(APIView):
     )
     def post(self, request):
         data = validated_input(AssistantInputSerializer, request.data)
-        answer = assistant_ask(user=request.user, message=data["message"])
-        return Response(
-            {
-                "function_used": answer.function_used,
-                "arguments": answer.arguments,
-                "result": answer.result,
-                "response": answer.response,
-                "conversation_id": answer.conversation.pk,
-                "message_id": answer.reply.pk,
-            }
-        )
+
+        def respond(answer: AssistantAnswer) -> Response:
+            return Response(
+                {
+                    "function_used": answer.function_used,
+                    "arguments": answer.arguments,
+                    "result": answer.result,
+                    "response": answer.response,
+                    "conversation_id": answer.conversation.pk,
+                    "message_id": answer.reply.pk,
+                }
+            )
+
+        answered = assistant_start(user=request.user, message=data["message"])
+        return Response(Awaited(wait=answered, answer=respond))
 
 
 class ImagesCursorPagination(NewestFirstCursorPagination):

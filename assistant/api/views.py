@@ -1,14 +1,10 @@
 """Chat endpoints (API.md section 3): thin — validate, start a turn, shape the answer."""
 
-import time
-
-from asgiref.sync import async_to_sync
-from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from assistant.api.awaiting import Awaited, AwaitingAPIView
 from assistant.api.serializers import (
     ChatInputSerializer,
     ChatOutputSerializer,
@@ -16,10 +12,13 @@ from assistant.api.serializers import (
     StopOutputSerializer,
     TurnOutputSerializer,
 )
+from assistant.db_threads import in_db_thread
 from assistant.errors import error_from_stored
 from assistant.limits import SendThrottle
-from assistant.recovery import recover_stale_replies
-from assistant.runner import TurnOverrides, load_started_turn, run_turn_and_wait
+from assistant.reply_lifecycle import recover_stale_replies
+from assistant.turn_runner.loading import TurnOverrides, load_started_turn
+from assistant.turn_runner.tasks import run_turn_and_wait
+from assistant.turn_runner.waiting import reply_end
 from assistant.turns import Turn, turn_start, turn_stop
 from conversations.api.serializers import MessageOutputSerializer
 from conversations.api.views import MessageListView, validated_input
@@ -32,33 +31,40 @@ def owned_conversation(request, conversation_id) -> Conversation:
     )
 
 
-def complete_turn(turn: Turn, *, user, overrides: TurnOverrides | None = None) -> Message:
-    """Run a new turn to its end here, or wait for an earlier one; raise its error if it failed."""
+def turn_completion(turn: Turn, *, user, overrides: TurnOverrides | None = None):
+    """What to wait for to answer with the turn's reply: a new turn, run here to its end;
+    an earlier one (same client_id), its end wherever it runs. Either raises the turn's error
+    if it failed. Called where the turn started (it reads the turn's context there)."""
     loaded = load_started_turn(turn, user=user, overrides=overrides)
-    if loaded is not None:
-        outcome = async_to_sync(run_turn_and_wait)(
-            turn.reply.pk, overrides=overrides, loaded=loaded
-        )
-        if outcome.error is not None:
-            raise outcome.error
-        return Message.objects.get(pk=turn.reply.pk)
-    reply = wait_until_finished(turn.reply)
-    if reply.status == Message.Status.FAILED:
-        raise error_from_stored(reply.error_code, reply.error_text)
-    return reply
+
+    async def completed() -> Message:
+        if loaded is not None:
+            outcome = await run_turn_and_wait(turn.reply.pk, overrides=overrides, loaded=loaded)
+            if outcome.error is not None:
+                raise outcome.error
+            return await _stored_reply(turn.reply.pk)
+        reply = await reply_end(turn.reply.pk, turn.conversation.pk)
+        if reply.status == Message.Status.FAILED:
+            raise error_from_stored(reply.error_code, reply.error_text)
+        return reply
+
+    return completed
 
 
-def wait_until_finished(reply: Message) -> Message:
-    """An earlier turn (same client_id) may still run, maybe in another process: wait for it."""
-    deadline = time.monotonic() + settings.LLM_REQUEST_TIMEOUT * (settings.LLM_MAX_RETRIES + 1) + 30
-    while reply.status not in Message.FINISHED and time.monotonic() < deadline:
-        time.sleep(0.2)
-        recover_stale_replies(message_id=reply.pk)
-        reply.refresh_from_db()
-    return reply
+@in_db_thread
+def _stored_reply(reply_id) -> Message:
+    return Message.objects.get(pk=reply_id)
 
 
-class ChatView(APIView):
+async def stop_and_wait(conversation: Conversation) -> Message | None:
+    """Stop the conversation's running turn and wait for its end; None when none ran."""
+    reply_id = await turn_stop(conversation=conversation)
+    if reply_id is None:
+        return None
+    return await reply_end(reply_id, conversation.pk)
+
+
+class ChatView(AwaitingAPIView):
     """POST /api/chat/: one message in, the whole reply out; every exchange is stored."""
 
     throttle_classes = [SendThrottle]
@@ -68,17 +74,21 @@ class ChatView(APIView):
     def post(self, request):
         data = validated_input(ChatInputSerializer, request.data)
         turn = start_chat_turn(request, data)
-        reply = complete_turn(turn, user=request.user, overrides=_overrides(data))
-        return Response(
-            {
-                "conversation_id": turn.conversation.pk,
-                "message_id": reply.pk,
-                "message": reply.content,
-                "model": reply.model,
-                "usage": reply.usage,
-                "status": reply.status,
-            }
-        )
+
+        def answer(reply: Message) -> Response:
+            return Response(
+                {
+                    "conversation_id": turn.conversation.pk,
+                    "message_id": reply.pk,
+                    "message": reply.content,
+                    "model": reply.model,
+                    "usage": reply.usage,
+                    "status": reply.status,
+                }
+            )
+
+        completed = turn_completion(turn, user=request.user, overrides=turn_overrides(data))
+        return Response(Awaited(wait=completed, answer=answer))
 
 
 def start_chat_turn(request, data: dict) -> Turn:
@@ -109,7 +119,7 @@ def start_send_turn(request, conversation_id) -> Turn:
     )
 
 
-def _overrides(data: dict) -> TurnOverrides:
+def turn_overrides(data: dict) -> TurnOverrides:
     return TurnOverrides(
         system_prompt=data.get("system_prompt"),
         temperature=data.get("temperature"),
@@ -118,7 +128,7 @@ def _overrides(data: dict) -> TurnOverrides:
     )
 
 
-class ConversationMessagesView(MessageListView):
+class ConversationMessagesView(AwaitingAPIView, MessageListView):
     """GET: the conversation's messages. POST: send one and get the reply when it is done."""
 
     throttle_classes = [SendThrottle]
@@ -134,29 +144,34 @@ class ConversationMessagesView(MessageListView):
     )
     def post(self, request, pk):
         turn = start_send_turn(request, pk)
-        reply = complete_turn(turn, user=request.user)
-        body = {
-            "user_message": MessageOutputSerializer(turn.user_message).data,
-            "assistant_message": MessageOutputSerializer(reply).data,
-        }
-        return Response(
-            body, status=status.HTTP_201_CREATED if turn.created else status.HTTP_200_OK
-        )
+
+        def answer(reply: Message) -> Response:
+            body = {
+                "user_message": MessageOutputSerializer(turn.user_message).data,
+                "assistant_message": MessageOutputSerializer(reply).data,
+            }
+            return Response(
+                body, status=status.HTTP_201_CREATED if turn.created else status.HTTP_200_OK
+            )
+
+        return Response(Awaited(wait=turn_completion(turn, user=request.user), answer=answer))
 
 
-class StopView(APIView):
+class StopView(AwaitingAPIView):
     """POST /api/conversations/{id}/stop/: stop the running turn; its partial text is kept."""
 
     @extend_schema(request=None, responses=StopOutputSerializer, tags=["chat"])
     def post(self, request, pk):
         conversation = owned_conversation(request, pk)
-        reply = turn_stop(conversation=conversation)
-        if reply is None:
-            return Response({"stopped": False, "message": None})
-        reply = wait_until_finished(reply)
-        return Response(
-            {
-                "stopped": reply.status == Message.Status.CANCELLED,
-                "message": MessageOutputSerializer(reply).data,
-            }
-        )
+
+        def answer(reply: Message | None) -> Response:
+            if reply is None:
+                return Response({"stopped": False, "message": None})
+            return Response(
+                {
+                    "stopped": reply.status == Message.Status.CANCELLED,
+                    "message": MessageOutputSerializer(reply).data,
+                }
+            )
+
+        return Response(Awaited(wait=lambda: stop_and_wait(conversation), answer=answer))

@@ -8,7 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assistant.recovery import recover_stale_replies
+from assistant.reply_lifecycle import recover_stale_replies
 from conversations import allowed_models, export, selectors, services
 from conversations.api.pagination import NotesCursorPagination, OldestFirstCursorPagination
 from conversations.api.serializers import (

@@ -8,8 +8,12 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.utils import timezone
 
-from assistant import live, runner
-from assistant.recovery import recover_stale_replies
+from assistant import reply_lifecycle
+from assistant.db_threads import in_db_thread
+from assistant.live.liveness import running
+from assistant.live.store import RedisStore, alive_key
+from assistant.reply_lifecycle import recover_stale_replies
+from assistant.turn_runner.tasks import spawn_turn
 from assistant.turns import turn_start
 from conversations.models import Conversation, Message
 from tests.factories import ConversationFactory, MessageFactory
@@ -47,12 +51,12 @@ def test_a_stale_reply_without_a_live_runner_is_interrupted_with_its_text(user, 
 def test_a_reply_this_process_runs_is_kept_until_its_runner_ends(user, settings):
     settings.STREAM_STALE_AFTER_SECONDS = 0.5
     message = _streaming_reply(user, heartbeat_age=60)  # database heartbeat long overdue
-    live.running.add(message.pk)
+    running.add(message.pk)
     try:
         time.sleep(0.3)  # with Redis, the liveness thread has renewed it meanwhile
         assert recover_stale_replies(conversation_id=message.conversation_id) == 0
     finally:
-        live.running.discard(message.pk)
+        running.discard(message.pk)
     time.sleep(0.6)  # with Redis, what the thread published lapses after the threshold
     assert recover_stale_replies(conversation_id=message.conversation_id) == 1
 
@@ -63,20 +67,16 @@ def test_a_reply_another_process_runs_is_kept_while_that_process_says_so(user, s
     here the other process is played by writing what its thread writes."""
     settings.STREAM_STALE_AFTER_SECONDS = 5
     settings.REDIS_URL = "redis://127.0.0.1:6379/13"
-    live.reset_for_tests()
-    try:
-        message = _streaming_reply(user, heartbeat_age=60)
-        other_process = live._RedisLog(settings.REDIS_URL)
-        other_process.set_flags([live._alive_key(message.pk)], ttl=0.5)
-        assert recover_stale_replies(conversation_id=message.conversation_id) == 0
-        time.sleep(0.6)  # that process died: nobody renews it
-        assert recover_stale_replies(conversation_id=message.conversation_id) == 1
-    finally:
-        live.reset_for_tests()
+    message = _streaming_reply(user, heartbeat_age=60)
+    other_process = RedisStore(settings.REDIS_URL)
+    other_process.set_flags([alive_key(message.pk)], ttl=0.5)
+    assert recover_stale_replies(conversation_id=message.conversation_id) == 0
+    time.sleep(0.6)  # that process died: nobody renews it
+    assert recover_stale_replies(conversation_id=message.conversation_id) == 1
 
 
 def test_a_turn_whose_database_work_queues_past_the_threshold_is_not_interrupted(
-    llm_upstream, user, settings, monkeypatch
+    llm_upstream, user, settings
 ):
     """Overload: the reply's first database call waits longer than the stale threshold
     while readers look at the conversation. The runner is alive; the reply must finish."""
@@ -86,16 +86,24 @@ def test_a_turn_whose_database_work_queues_past_the_threshold_is_not_interrupted
     Message.objects.filter(pk=turn.reply.pk).update(
         created_at=timezone.now() - timedelta(seconds=5)
     )
-    original_load = runner._load
 
-    async def queued_load(reply_id, overrides):
-        for _ in range(6):  # a reader looks while the load waits for a database thread
+    @in_db_thread
+    def other_database_work():
+        time.sleep(0.3)
+
+    async def scenario():
+        # The turn database threads are busy with earlier work for over a second: the
+        # runner's first database call queues behind it while readers look.
+        busy = [asyncio.ensure_future(other_database_work()) for _ in range(16)]
+        await asyncio.sleep(0.05)
+        task = spawn_turn(turn.reply.pk)
+        for _ in range(6):
             await asyncio.sleep(0.2)
             await sync_to_async(recover_stale_replies)(conversation_id=turn.conversation.pk)
-        return await original_load(reply_id, overrides)
+        await asyncio.gather(*busy)
+        return await task
 
-    monkeypatch.setattr(runner, "_load", queued_load)
-    outcome = async_to_sync(runner.run_turn_and_wait)(turn.reply.pk)
+    outcome = async_to_sync(scenario)()
     assert outcome.status == "complete"
     turn.reply.refresh_from_db()
     assert turn.reply.status == "complete" and turn.reply.content == "遅れても完了"
@@ -108,5 +116,5 @@ def test_without_the_live_store_the_database_heartbeat_decides(user, settings, m
     def unreachable(ids):
         raise ConnectionError("redis is away")
 
-    monkeypatch.setattr(live, "alive_among", unreachable)
+    monkeypatch.setattr(reply_lifecycle, "alive_among", unreachable)
     assert recover_stale_replies(conversation_id=message.conversation_id) == 1

@@ -5,8 +5,9 @@ import logging
 import pytest
 from asgiref.sync import async_to_sync
 
-from assistant import live
-from assistant.runner import run_turn_and_wait
+from assistant.live.log import logged_events
+from assistant.live.stop import request_stop
+from assistant.turn_runner.tasks import run_turn_and_wait
 from assistant.turns import turn_start
 from tests.factories import ConversationFactory
 from tests.fakes.openai_server import reply
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _events(message_id):
-    return async_to_sync(live.reply_events)(message_id)
+    return [e.as_log() for e in async_to_sync(logged_events)(message_id)]
 
 
 def test_fast_deltas_are_coalesced_and_still_concatenate_exactly(llm_upstream, user, settings):
@@ -65,7 +66,7 @@ def test_stop_is_recorded_even_when_the_stop_watcher_finishes_late(llm_upstream,
 
     from channels.layers import get_channel_layer
 
-    from assistant.runner import spawn_turn
+    from assistant.turn_runner.tasks import spawn_turn
 
     layer = get_channel_layer()
     original_discard = layer.group_discard
@@ -81,9 +82,9 @@ def test_stop_is_recorded_even_when_the_stop_watcher_finishes_late(llm_upstream,
 
     async def scenario():
         task = spawn_turn(turn.reply.pk)
-        while not any(e["type"] == "message" for e in await live.reply_events(turn.reply.pk)):
+        while not any(e.type == "message" for e in await logged_events(turn.reply.pk)):
             await asyncio.sleep(0.02)
-        await live.request_stop(turn.reply.pk)
+        await request_stop(turn.reply.pk)
         return await asyncio.wait_for(task, 10)
 
     outcome = async_to_sync(scenario)()

@@ -8,7 +8,8 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from accounts.services import api_token_create
-from assistant import live
+from assistant.live.liveness import alive_among
+from assistant.live.liveness import running as live_runners
 from conversations.models import Conversation, Message
 from tests.factories import ConversationFactory, MessageFactory
 from tests.fakes.openai_server import reply
@@ -48,7 +49,7 @@ def test_a_rest_send_recovers_a_dead_reply_and_answers_201(
     api_client, llm_upstream, user, stale_after
 ):
     conversation, stuck = _busy_conversation(user, heartbeat_age=60)
-    assert live.alive_among([stuck.pk]) == set()  # no process runs it
+    assert alive_among([stuck.pk]) == set()  # no process runs it
     llm_upstream.enqueue(reply("続きです"))
     response = api_client.post(
         f"/api/conversations/{conversation.id}/messages/", {"content": "続けて"}, format="json"
@@ -66,7 +67,7 @@ def test_a_live_reply_still_answers_409(api_client, llm_upstream, user, stale_af
     assert response.status_code == 409 and response.json()["code"] == "turn_in_progress"
     # Old heartbeat, but this process says it runs the reply: alive, so still 409.
     _, running = _busy_conversation(user, heartbeat_age=60)
-    live.running.add(running.pk)
+    live_runners.add(running.pk)
     try:
         response = api_client.post(
             f"/api/conversations/{running.conversation_id}/messages/",
@@ -74,7 +75,7 @@ def test_a_live_reply_still_answers_409(api_client, llm_upstream, user, stale_af
             format="json",
         )
     finally:
-        live.running.discard(running.pk)
+        live_runners.discard(running.pk)
     assert response.status_code == 409
     assert llm_upstream.chat_requests() == []
     fresh.refresh_from_db()

@@ -10,11 +10,12 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.utils import timezone
 
-from assistant import live
 from assistant.context import estimate_tokens
 from assistant.limits import tokens_used_today
-from assistant.recovery import recover_stale_replies
-from assistant.runner import run_turn_and_wait, spawn_turn
+from assistant.live.log import logged_events
+from assistant.live.stop import request_stop
+from assistant.reply_lifecycle import recover_stale_replies
+from assistant.turn_runner.tasks import run_turn_and_wait, spawn_turn
 from assistant.turns import turn_start
 from conversations.models import Conversation, Message
 from tests.factories import ConversationFactory
@@ -101,9 +102,9 @@ def test_a_stopped_reply_is_charged_the_estimate_of_what_it_used(llm_upstream, u
 
     async def scenario():
         task = spawn_turn(turn.reply.pk)
-        while not any(e["type"] == "message" for e in await live.reply_events(turn.reply.pk)):
+        while not any(e.type == "message" for e in await logged_events(turn.reply.pk)):
             await asyncio.sleep(0.02)
-        await live.request_stop(turn.reply.pk)
+        await request_stop(turn.reply.pk)
         return await asyncio.wait_for(task, 10)
 
     assert async_to_sync(scenario)().status == "cancelled"

@@ -1,0 +1,11 @@
+"""The channel-layer groups of the live path."""
+
+
+def conversation_group(conversation_id) -> str:
+    """The group that carries a conversation's reply events to other processes."""
+    return f"conversation.{conversation_id}"
+
+
+def control_group(message_id) -> str:
+    """The group the runner of one reply listens on for `stop`."""
+    return f"turn-control.{message_id}"

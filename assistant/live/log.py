@@ -1,0 +1,22 @@
+"""Reading a reply's event log (written by live.publisher)."""
+
+import json
+
+from assistant.live.store import events_key, live_store
+from assistant.reply_events import Delta, ReplyEvent, from_log
+
+
+async def logged_events(message_id) -> list[ReplyEvent]:
+    """Everything published so far for this reply, in order (empty when unknown/expired)."""
+    return [from_log(json.loads(raw)) for raw in await live_store().read(events_key(message_id))]
+
+
+def snapshot_of(events: list[ReplyEvent]) -> tuple[str, int]:
+    """The text of `events` and the sequence number of the last of them."""
+    text = []
+    seq = 0
+    for event in events:
+        seq = event.seq
+        if isinstance(event, Delta):
+            text.append(event.content)
+    return "".join(text), seq
