@@ -14,6 +14,7 @@ def stored_reply_events(reply: Message) -> list[ReplyEvent]:
             message_id=message_id,
             conversation_id=str(reply.conversation_id),
             user_message_id=str(reply.reply_to_id) if reply.reply_to_id else None,
+            parent_id=str(reply.parent_id) if reply.parent_id else None,
         )
     ]
     if reply.content:

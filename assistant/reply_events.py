@@ -44,9 +44,17 @@ class Start(ReplyEvent):
     type: ClassVar[str] = "start"
     conversation_id: str
     user_message_id: str | None
+    # The reply's parent in the message tree (its user message): where a tab draws the reply,
+    # a new version of an earlier one after an edit or a regeneration.
+    parent_id: str | None = None
 
     def ws_payload(self) -> dict[str, Any]:
-        return {"type": "start", "message_id": self.message_id, "seq": self.seq}
+        return {
+            "type": "start",
+            "message_id": self.message_id,
+            "seq": self.seq,
+            "parent_id": self.parent_id,
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -28,6 +28,7 @@ from django.utils import timezone
 from assistant.context import build_context, estimate_messages_tokens, estimate_tokens
 from assistant.live.liveness import alive_among
 from conversations.models import Conversation, Message
+from conversations.tree import path_before
 from usage.models import UsageKind
 from usage.services import usage_record, usage_release
 
@@ -146,8 +147,7 @@ def _settle_interrupted(reply: Message) -> None:
     """
     usage_release(message_id=reply.pk)
     conversation = reply.conversation
-    history = conversation.messages.exclude(pk=reply.pk).order_by("created_at", "id")
-    context = build_context(system_prompt=conversation.system_prompt, history=list(history))
+    context = build_context(system_prompt=conversation.system_prompt, history=path_before(reply))
     usage_record(
         user=conversation.owner,
         kind=UsageKind.CHAT,

@@ -13,9 +13,10 @@ from django.db.models.functions import Length
 from assistant.context import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
 from assistant.limits import quota_check, quota_reserve
 from conversations.allowed_models import model_for_turn, require_allowed
-from conversations.errors import InvalidInput, TurnInProgress
+from conversations.errors import InvalidInput, NotFound, TurnInProgress
 from conversations.models import Conversation, Message
 from conversations.services import conversation_create, conversation_title_from_message
+from conversations.tree import active_leaf_id
 from conversations.validation import validate_message_text
 
 
@@ -30,34 +31,49 @@ class Turn:
 def turn_start(
     *,
     user,
-    content: str,
+    content: str | None = None,
     conversation: Conversation | None = None,
     client_id: uuid.UUID | None = None,
     system_prompt: str | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
     model: str | None = None,
+    edit_of: Message | None = None,
+    regenerate_of: Message | None = None,
 ) -> Turn:
     """Persist the user's message and a pending reply; refuse a second concurrent turn.
+
+    Where the turn goes in the conversation's tree: a send follows the active leaf; with
+    `edit_of` (a user message) the new user message is its sibling, the next version of it;
+    with `regenerate_of` (a reply) no user message is stored and the new reply is a sibling
+    of that one (`content` is not given then). Either way the new reply becomes the active
+    leaf.
 
     With a `client_id` already used in this conversation — or, without a conversation, for
     a conversation of this user — the earlier turn is returned and nothing new is stored
     (`created` is False). `model`: the new conversation's model, or this turn's alone in an
     existing one; it must be one of LLM_MODELS (InvalidInput).
     """
-    validate_message_text(content)
+    branch = edit_of or regenerate_of
+    if branch is not None:
+        conversation = branch.conversation
+        _check_branch_point(edit_of=edit_of, regenerate_of=regenerate_of)
+    if regenerate_of is None:
+        validate_message_text(content)
     require_allowed(model or "")
     quota_check(user=user)
     try:
         return _turn_start_after_recovery(
             user=user,
-            content=content,
+            content=content or "",
             conversation=conversation,
             client_id=client_id,
             system_prompt=system_prompt,
             temperature=temperature,
             max_tokens=max_tokens,
             model=model,
+            edit_of=edit_of,
+            regenerate_of=regenerate_of,
         )
     except IntegrityError:
         # Two requests with the same client_id raced; the other one won. Return its turn.
@@ -69,6 +85,21 @@ def turn_start(
         if earlier is None:
             raise
         return earlier
+
+
+def _check_branch_point(*, edit_of: Message | None, regenerate_of: Message | None) -> None:
+    if edit_of is not None and regenerate_of is not None:
+        raise TypeError("turn_start() takes edit_of or regenerate_of, not both")
+    if edit_of is not None and (
+        edit_of.role != Message.Role.USER or edit_of.turn_reply_id is not None
+    ):
+        raise InvalidInput("Only a user message can be edited.")
+    if regenerate_of is not None and (
+        regenerate_of.role != Message.Role.ASSISTANT
+        or regenerate_of.turn_reply_id is not None
+        or regenerate_of.parent_id is None
+    ):
+        raise InvalidInput("Only a reply to a user message can be regenerated.")
 
 
 def _turn_start_after_recovery(**arguments) -> Turn:
@@ -87,7 +118,17 @@ def _turn_start_after_recovery(**arguments) -> Turn:
 
 @transaction.atomic
 def _turn_start(
-    *, user, content, conversation, client_id, system_prompt, temperature, max_tokens, model
+    *,
+    user,
+    content,
+    conversation,
+    client_id,
+    system_prompt,
+    temperature,
+    max_tokens,
+    model,
+    edit_of,
+    regenerate_of,
 ):
     if conversation is None:
         conversation = conversation_create(
@@ -109,27 +150,50 @@ def _turn_start(
     # A repeated send of a finished turn breaks the unique client_id constraint below, and
     # turn_start returns the earlier turn then: no lookup on the common path.
 
-    user_message = Message(
-        conversation=conversation,
-        role=Message.Role.USER,
-        content=content,
-        client_id=client_id,
-    )
+    if regenerate_of is not None:
+        user_message = Message.objects.filter(pk=regenerate_of.parent_id).first()
+        if user_message is None:  # cleared meanwhile
+            raise NotFound("The message no longer exists.")
+        if user_message.role != Message.Role.USER:
+            raise InvalidInput("Only a reply to a user message can be regenerated.")
+        new_rows = []
+    else:
+        if edit_of is not None:
+            if not Message.objects.filter(pk=edit_of.pk).exists():  # cleared meanwhile
+                raise NotFound("The message no longer exists.")
+            parent_id = edit_of.parent_id
+        else:
+            parent_id = active_leaf_id(conversation)
+        user_message = Message(
+            conversation=conversation,
+            role=Message.Role.USER,
+            content=content,
+            client_id=client_id,
+            parent_id=parent_id,
+        )
+        new_rows = [user_message]
     reply = Message(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
         status=Message.Status.PENDING,
         reply_to=user_message,
+        parent=user_message,
         model=model_for_turn(model or conversation.model),
+        # A regeneration's client_id is the reply's: it has no user message of its own.
+        client_id=client_id if regenerate_of is not None else None,
     )
+    new_rows.append(reply)
     # Refused here, inside the lock, so concurrent sends see each other's reservations.
     quota_reserve(user=user, reply_id=reply.pk, tokens=_reservation_estimate(conversation, content))
     # One INSERT for both rows (their UUIDs are made here, so the reply can point at the user
     # message before either is stored); Message has no save() override or signals to miss.
-    Message.objects.bulk_create([user_message, reply])
+    Message.objects.bulk_create(new_rows)
     conversation.active_turn = reply
-    update_fields = ["active_turn", "updated_at"]
-    if conversation_title_from_message(conversation=conversation, text=content):
+    conversation.active_leaf = reply
+    update_fields = ["active_turn", "active_leaf", "updated_at"]
+    if regenerate_of is None and conversation_title_from_message(
+        conversation=conversation, text=content
+    ):
         update_fields.append("title")
     conversation.save(update_fields=update_fields)
     return Turn(conversation=conversation, user_message=user_message, reply=reply, created=True)
@@ -174,11 +238,18 @@ def _earlier_turn_of_client_id(
 
 
 def _earlier_turn(conversation: Conversation, client_id) -> Turn | None:
-    user_message = conversation.messages.filter(client_id=client_id).first()
-    if user_message is None:
+    message = conversation.messages.filter(client_id=client_id).first()
+    if message is None:
         return None
-    reply = user_message.replies.order_by("created_at").first()
-    return Turn(conversation=conversation, user_message=user_message, reply=reply, created=False)
+    if message.role == Message.Role.ASSISTANT:  # a regeneration: the client_id is its reply's
+        return Turn(
+            conversation=conversation,
+            user_message=message.reply_to,
+            reply=message,
+            created=False,
+        )
+    reply = message.replies.order_by("created_at", "id").first()
+    return Turn(conversation=conversation, user_message=message, reply=reply, created=False)
 
 
 async def turn_stop(*, conversation: Conversation):

@@ -2,7 +2,8 @@
 
 from django import forms
 from django.contrib import admin
-from django.db.models import Sum
+from django.db.models import Count, F, Sum, Window
+from django.db.models.functions import RowNumber
 from django.utils.translation import gettext_lazy as _
 
 from conversations import allowed_models
@@ -10,9 +11,15 @@ from conversations.models import Conversation, Message, SavedNote
 
 
 class MessageInline(admin.TabularInline):
+    """The conversation's messages, every version: each with the message it follows and its
+    place among its versions (a tool message with the reply it belongs to)."""
+
     model = Message
     fields = [
         "created_at",
+        "parent",
+        "version",
+        "turn_reply",
         "role",
         "status",
         "content",
@@ -29,6 +36,28 @@ class MessageInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
     ordering = ["created_at", "id"]
+
+    def get_queryset(self, request):
+        # The versions of a message are the messages with its parent, in creation order; a
+        # tool message's partition is its reply's tool messages (shown as no version).
+        siblings = {
+            "partition_by": [F("conversation"), F("parent"), F("turn_reply")],
+        }
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("parent", "turn_reply")
+            .annotate(
+                _version=Window(RowNumber(), order_by=[F("created_at"), F("id")], **siblings),
+                _versions=Window(Count("id"), **siblings),
+            )
+        )
+
+    @admin.display(description=_("version"))
+    def version(self, obj):
+        if obj.turn_reply_id is not None:
+            return "—"
+        return f"{obj._version} / {obj._versions}"
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -65,7 +94,15 @@ class ConversationAdmin(admin.ModelAdmin):
     search_fields = ["title", "owner__username", "messages__content"]
     search_help_text = _("Searches titles, owners and message text.")
     date_hierarchy = "created_at"
-    readonly_fields = ["id", "owner", "created_at", "updated_at", "active_turn", "token_totals"]
+    readonly_fields = [
+        "id",
+        "owner",
+        "created_at",
+        "updated_at",
+        "active_turn",
+        "active_leaf",
+        "token_totals",
+    ]
     fields = [
         "id",
         "owner",
@@ -75,6 +112,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "temperature",
         "max_tokens",
         "active_turn",
+        "active_leaf",
         "token_totals",
         "created_at",
         "updated_at",
@@ -94,8 +132,6 @@ class ConversationAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         # Counts and sums are annotations, so a page of 100 is a constant number of queries.
-        from django.db.models import Count
-
         return (
             super()
             .get_queryset(request)

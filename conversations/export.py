@@ -1,9 +1,9 @@
-"""Download a conversation as Markdown or JSON."""
+"""Download a conversation as Markdown or JSON: its active path, or (JSON) its whole tree."""
 
 from typing import Any
 
 from conversations.models import Conversation, Message
-from conversations.selectors import message_history
+from conversations.tree import active_path, position_of, whole_tree
 
 _ROLE_HEADINGS = {
     Message.Role.SYSTEM: "System",
@@ -13,8 +13,10 @@ _ROLE_HEADINGS = {
 }
 
 
-def export_json(*, conversation: Conversation) -> dict[str, Any]:
-    """The conversation and its messages as a JSON-ready dict."""
+def export_json(*, conversation: Conversation, tree: bool = False) -> dict[str, Any]:
+    """The conversation and the messages of its active path as a JSON-ready dict; with
+    `tree`, every message (each with its `parent_id`, so the tree can be rebuilt)."""
+    messages = whole_tree(conversation) if tree else active_path(conversation)
     return {
         "id": str(conversation.id),
         "title": conversation.title,
@@ -24,6 +26,8 @@ def export_json(*, conversation: Conversation) -> dict[str, Any]:
         "max_tokens": conversation.max_tokens,
         "created_at": conversation.created_at.isoformat(),
         "updated_at": conversation.updated_at.isoformat(),
+        "active_leaf_id": str(conversation.active_leaf_id) if conversation.active_leaf_id else None,
+        "tree": tree,
         "messages": [
             {
                 "id": str(m.id),
@@ -36,19 +40,23 @@ def export_json(*, conversation: Conversation) -> dict[str, Any]:
                 "usage": m.usage,
                 "finish_reason": m.finish_reason or None,
                 "error": m.error,
+                "parent_id": str(m.parent_id) if m.parent_id else None,
+                "sibling_index": position_of(m).index,
+                "sibling_count": position_of(m).count,
+                "turn_reply_id": str(m.turn_reply_id) if m.turn_reply_id else None,
                 "created_at": m.created_at.isoformat(),
             }
-            for m in message_history(conversation=conversation)
+            for m in messages
         ],
     }
 
 
 def export_markdown(*, conversation: Conversation) -> str:
-    """The conversation as a readable Markdown document."""
+    """The conversation's active path as a readable Markdown document."""
     lines = [f"# {conversation.title or conversation.id}", ""]
     if conversation.system_prompt:
         lines += [f"> {line}" for line in conversation.system_prompt.splitlines()] + [""]
-    for m in message_history(conversation=conversation):
+    for m in active_path(conversation):
         heading = _ROLE_HEADINGS.get(m.role, m.role)
         suffix = "" if m.status == Message.Status.COMPLETE else f" ({m.status})"
         lines += [f"## {heading}{suffix}", f"_{m.created_at.isoformat()}_", ""]

@@ -15,6 +15,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from conversations.models import Message
+from conversations.tree import position_of
 
 # Status labels shown on a bubble; a complete message shows none.
 STATUS_LABELS: dict[str, Promise] = {
@@ -103,6 +104,15 @@ class MessageItem:
     error_text: str = ""
     client_id: str = ""
     tool_calls: list[ToolCallItem] = field(default_factory=list)
+    # Its place in the message tree: the versions (siblings) of a message share a parent;
+    # the page shows ‹ sibling_index+1 / sibling_count › where there are several.
+    parent_id: str = ""
+    sibling_index: int = 0
+    sibling_count: int = 1
+
+    @property
+    def has_versions(self) -> bool:
+        return self.sibling_count > 1
 
     @property
     def status_label(self) -> str:
@@ -125,7 +135,8 @@ class MessageItem:
 
 
 def message_items(messages: Iterable[Message]) -> list[MessageItem]:
-    """The bubbles for a conversation's history: tool rounds folded into compact rows."""
+    """The bubbles for a conversation's history (its active path: conversations.tree), tool
+    rounds folded into compact rows."""
     messages = list(messages)
     results = {m.tool_call_id: m for m in messages if m.role == Message.Role.TOOL}
     used: set[str] = set()
@@ -153,6 +164,7 @@ def message_items(messages: Iterable[Message]) -> list[MessageItem]:
 
 
 def _bubble(message: Message) -> MessageItem:
+    position = position_of(message)
     return MessageItem(
         id=str(message.pk),
         role=message.role,
@@ -161,6 +173,9 @@ def _bubble(message: Message) -> MessageItem:
         error_code=message.error_code,
         error_text=message.error_text,
         client_id=str(message.client_id) if message.client_id else "",
+        parent_id=str(message.parent_id) if message.parent_id else "",
+        sibling_index=position.index,
+        sibling_count=position.count,
     )
 
 

@@ -44,6 +44,17 @@ class Conversation(models.Model):
     active_turn = models.ForeignKey(
         "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The end of the active path: the branch of the message tree that is shown, and that the
+    # model sees. Null when the conversation is empty (conversations/tree.py reads a null
+    # with messages as "the newest message").
+    active_leaf = models.ForeignKey(
+        "Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("active leaf"),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -75,7 +86,11 @@ class MessageQuerySet(OwnedQuerySet):
 
 
 class Message(models.Model):
-    """One message of a conversation: a user turn, a reply, a tool call or its result."""
+    """One message of a conversation: a user turn, a reply, a tool call or its result.
+
+    Users' messages and replies form a tree (`parent`); tool calls and their results hang off
+    the reply that made them (`turn_reply`). conversations/tree.py reads it.
+    """
 
     class Role(models.TextChoices):
         SYSTEM = "system", _("system")
@@ -113,6 +128,27 @@ class Message(models.Model):
     # An assistant reply points at the user message that asked for it (one turn).
     reply_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
+    )
+    # The tree: a message follows its parent (null for a first message). A reply's parent is
+    # its user message, a user message's the reply it answers; an edit or a regeneration is
+    # a sibling (same parent) of the message it replaces, so every version is kept.
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="children",
+        verbose_name=_("parent"),
+    )
+    # Tool-call and tool-result messages are not nodes of the tree: they belong to the reply
+    # of the turn that made them (and go to the model right before it).
+    turn_reply = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="tool_messages",
+        verbose_name=_("reply of the turn"),
     )
     # Touched while a reply streams; a stale heartbeat means its process died.
     heartbeat_at = models.DateTimeField(null=True, blank=True)

@@ -6,8 +6,9 @@ from django.conf import settings
 from django.db import transaction
 
 from conversations.allowed_models import require_allowed
-from conversations.errors import TurnInProgress
+from conversations.errors import InvalidInput, TurnInProgress
 from conversations.models import Conversation, Message, SavedNote
+from conversations.tree import MessageTree
 from conversations.validation import (
     validate_max_tokens,
     validate_system_prompt,
@@ -91,8 +92,27 @@ def conversation_clear(*, conversation: Conversation) -> int:
     """Delete the conversation's messages and keep the conversation; returns how many."""
     _refuse_if_busy(conversation)
     deleted, _ = conversation.messages.all().delete()
-    conversation.save(update_fields=["updated_at"])
+    conversation.active_leaf = None
+    conversation.save(update_fields=["active_leaf", "updated_at"])
     return deleted
+
+
+@transaction.atomic
+def message_select(*, message: Message) -> Conversation:
+    """Make the conversation's active path go through `message`, down to the newest leaf
+    under it (the newest child at each step); returns the conversation with its new leaf.
+
+    Refused while a turn runs, so the reply being written stays on the shown path. Tool
+    messages are not versions of anything (InvalidInput).
+    """
+    if message.turn_reply_id is not None:
+        raise InvalidInput("Only a user message or a reply can be selected.")
+    conversation = message.conversation
+    _refuse_if_busy(conversation)
+    leaf = MessageTree.of(conversation.pk).newest_leaf_under(message.pk)
+    Conversation.objects.filter(pk=conversation.pk).update(active_leaf_id=leaf)
+    conversation.active_leaf_id = leaf
+    return conversation
 
 
 def _refuse_if_busy(conversation: Conversation) -> None:

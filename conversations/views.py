@@ -8,6 +8,7 @@ from django.shortcuts import render
 from conversations import allowed_models, selectors
 from conversations.message_items import MessageItem, message_items
 from conversations.models import Conversation, Message
+from conversations.tree import active_path
 
 _SIDEBAR_SIZE = 100
 
@@ -75,4 +76,4 @@ def _owned_or_404(request: HttpRequest, conversation_id) -> Conversation:
 def _items(conversation: Conversation | None):
     if conversation is None:
         return []
-    return message_items(selectors.message_history(conversation=conversation))
+    return message_items(active_path(conversation))

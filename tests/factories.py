@@ -28,14 +28,37 @@ class ConversationFactory(factory.django.DjangoModelFactory):
     system_prompt = "You are a test assistant."
 
 
+def _active_leaf(message) -> Message | None:
+    """The conversation's active leaf as stored (the in-memory conversation may be stale)."""
+    leaf_id = (
+        Conversation.objects.filter(pk=message.conversation.pk)
+        .values_list("active_leaf", flat=True)
+        .first()
+    )
+    return Message.objects.filter(pk=leaf_id).first() if leaf_id else None
+
+
 class MessageFactory(factory.django.DjangoModelFactory):
+    """A message that continues its conversation's active path, as a send would (unless a
+    `parent` or a `turn_reply` is given), and becomes its active leaf."""
+
     class Meta:
         model = Message
+        skip_postgeneration_save = True
 
     conversation = factory.SubFactory(ConversationFactory)
     role = Message.Role.USER
     content = factory.Sequence(lambda n: f"message {n}")
     status = Message.Status.COMPLETE
+    turn_reply = None
+    parent = factory.LazyAttribute(lambda o: None if o.turn_reply else _active_leaf(o))
+
+    @factory.post_generation
+    def becomes_active_leaf(obj, create, extracted, **kwargs):
+        if not create or obj.turn_reply_id is not None or extracted is False:
+            return
+        Conversation.objects.filter(pk=obj.conversation_id).update(active_leaf=obj)
+        obj.conversation.active_leaf = obj
 
 
 class SavedNoteFactory(factory.django.DjangoModelFactory):

@@ -36,6 +36,21 @@ class SendInputSerializer(serializers.Serializer):
     client_id = serializers.UUIDField(required=False)
 
 
+class EditInputSerializer(serializers.Serializer):
+    content = MessageTextField(help_text="The new version of the user message.")
+    client_id = serializers.UUIDField(required=False)
+
+
+class RegenerateInputSerializer(serializers.Serializer):
+    model = AllowedModelField(required=False)
+    temperature = TemperatureField(required=False)
+    client_id = serializers.UUIDField(required=False)
+
+
+class RegenerateOutputSerializer(serializers.Serializer):
+    assistant_message = MessageOutputSerializer()
+
+
 class TurnOutputSerializer(serializers.Serializer):
     user_message = MessageOutputSerializer()
     assistant_message = MessageOutputSerializer()

@@ -19,8 +19,19 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.views import APIView
 
 from accounts.revocation import ENDED, Credentials
-from assistant.api.serializers import ChatInputSerializer, SendInputSerializer
-from assistant.api.views import start_chat_turn, start_send_turn, turn_overrides
+from assistant.api.serializers import (
+    ChatInputSerializer,
+    EditInputSerializer,
+    RegenerateInputSerializer,
+    SendInputSerializer,
+)
+from assistant.api.views import (
+    start_chat_turn,
+    start_edit_turn,
+    start_regenerate_turn,
+    start_send_turn,
+    turn_overrides,
+)
 from assistant.limits import SendThrottle
 from assistant.live.fanout import Inbox, following
 from assistant.live.follower import IDLE, ReplyFollower, follow
@@ -151,6 +162,33 @@ class MessageStreamView(APIView):
     @extend_schema(request=SendInputSerializer, responses={200: _SSE_RESPONSE}, tags=["chat"])
     def post(self, request, pk):
         return _start_and_follow(request, start_send_turn(request, pk), None)
+
+
+class EditStreamView(APIView):
+    """POST /api/messages/{id}/edit/stream/: edit a user message, and stream the new reply."""
+
+    renderer_classes = _SSE_RENDERERS
+
+    throttle_classes = [SendThrottle]
+    throttle_scope = "chat"
+
+    @extend_schema(request=EditInputSerializer, responses={200: _SSE_RESPONSE}, tags=["chat"])
+    def post(self, request, pk):
+        return _start_and_follow(request, start_edit_turn(request, pk), None)
+
+
+class RegenerateStreamView(APIView):
+    """POST /api/messages/{id}/regenerate/stream/: regenerate a reply, and stream it."""
+
+    renderer_classes = _SSE_RENDERERS
+
+    throttle_classes = [SendThrottle]
+    throttle_scope = "chat"
+
+    @extend_schema(request=RegenerateInputSerializer, responses={200: _SSE_RESPONSE}, tags=["chat"])
+    def post(self, request, pk):
+        turn, overrides = start_regenerate_turn(request, pk)
+        return _start_and_follow(request, turn, overrides)
 
 
 class ReplyStreamView(APIView):

@@ -17,4 +17,18 @@ urlpatterns = [
     ),
     path("conversations/<uuid:pk>/stop/", views.StopView.as_view(), name="conversation-stop"),
     path("messages/<uuid:pk>/stream/", streams.ReplyStreamView.as_view(), name="reply-stream"),
+    path("messages/<uuid:pk>/edit/", views.EditView.as_view(), name="message-edit"),
+    path(
+        "messages/<uuid:pk>/edit/stream/",
+        streams.EditStreamView.as_view(),
+        name="message-edit-stream",
+    ),
+    path(
+        "messages/<uuid:pk>/regenerate/", views.RegenerateView.as_view(), name="message-regenerate"
+    ),
+    path(
+        "messages/<uuid:pk>/regenerate/stream/",
+        streams.RegenerateStreamView.as_view(),
+        name="message-regenerate-stream",
+    ),
 ]

@@ -8,6 +8,9 @@ from assistant.api.awaiting import Awaited, AwaitingAPIView
 from assistant.api.serializers import (
     ChatInputSerializer,
     ChatOutputSerializer,
+    EditInputSerializer,
+    RegenerateInputSerializer,
+    RegenerateOutputSerializer,
     SendInputSerializer,
     StopOutputSerializer,
     TurnOutputSerializer,
@@ -21,7 +24,7 @@ from assistant.turn_runner.tasks import run_turn_and_wait
 from assistant.turn_runner.waiting import reply_end
 from assistant.turns import Turn, turn_start, turn_stop
 from conversations.api.serializers import MessageOutputSerializer
-from conversations.api.views import MessageListView, validated_input
+from conversations.api.views import TREE_PARAMETER, MessageListView, validated_input
 from conversations.models import Conversation, Message
 
 
@@ -119,6 +122,39 @@ def start_send_turn(request, conversation_id) -> Turn:
     )
 
 
+def owned_message(request, message_id) -> Message:
+    return generics.get_object_or_404(
+        Message.objects.for_user(request.user).select_related("conversation"), pk=message_id
+    )
+
+
+def start_edit_turn(request, message_id) -> Turn:
+    """Validate `{content, client_id?}` and start a turn with a new version of one of the
+    user's messages."""
+    message = owned_message(request, message_id)
+    data = validated_input(EditInputSerializer, request.data)
+    return turn_start(
+        user=request.user,
+        content=data["content"],
+        client_id=data.get("client_id"),
+        edit_of=message,
+    )
+
+
+def start_regenerate_turn(request, message_id) -> tuple[Turn, TurnOverrides]:
+    """Validate `{model?, temperature?, client_id?}` and start a turn with a new version of
+    one of the user's replies; the overrides apply to that turn only."""
+    message = owned_message(request, message_id)
+    data = validated_input(RegenerateInputSerializer, request.data)
+    turn = turn_start(
+        user=request.user,
+        client_id=data.get("client_id"),
+        model=data.get("model"),
+        regenerate_of=message,
+    )
+    return turn, TurnOverrides(temperature=data.get("temperature"), model=data.get("model"))
+
+
 def turn_overrides(data: dict) -> TurnOverrides:
     return TurnOverrides(
         system_prompt=data.get("system_prompt"),
@@ -134,6 +170,7 @@ class ConversationMessagesView(AwaitingAPIView, MessageListView):
     throttle_classes = [SendThrottle]
     throttle_scope = "chat"
 
+    @extend_schema(parameters=[TREE_PARAMETER])
     def get(self, request, *args, **kwargs):
         # A reader is the moment to notice replies whose process died (they become interrupted).
         recover_stale_replies(conversation_id=owned_conversation(request, kwargs["pk"]).pk)
@@ -150,11 +187,58 @@ class ConversationMessagesView(AwaitingAPIView, MessageListView):
                 "user_message": MessageOutputSerializer(turn.user_message).data,
                 "assistant_message": MessageOutputSerializer(reply).data,
             }
-            return Response(
-                body, status=status.HTTP_201_CREATED if turn.created else status.HTTP_200_OK
-            )
+            return Response(body, status=turn_status(turn))
 
         return Response(Awaited(wait=turn_completion(turn, user=request.user), answer=answer))
+
+
+def turn_status(turn: Turn) -> int:
+    """201 for a new turn, 200 for the earlier one a repeated client_id names."""
+    return status.HTTP_201_CREATED if turn.created else status.HTTP_200_OK
+
+
+class EditView(AwaitingAPIView):
+    """POST /api/messages/{id}/edit/: a new version of a user message, and its reply."""
+
+    throttle_classes = [SendThrottle]
+    throttle_scope = "chat"
+
+    @extend_schema(
+        request=EditInputSerializer, responses={201: TurnOutputSerializer}, tags=["chat"]
+    )
+    def post(self, request, pk):
+        turn = start_edit_turn(request, pk)
+
+        def answer(reply: Message) -> Response:
+            body = {
+                "user_message": MessageOutputSerializer(turn.user_message).data,
+                "assistant_message": MessageOutputSerializer(reply).data,
+            }
+            return Response(body, status=turn_status(turn))
+
+        return Response(Awaited(wait=turn_completion(turn, user=request.user), answer=answer))
+
+
+class RegenerateView(AwaitingAPIView):
+    """POST /api/messages/{id}/regenerate/: a new version of a reply."""
+
+    throttle_classes = [SendThrottle]
+    throttle_scope = "chat"
+
+    @extend_schema(
+        request=RegenerateInputSerializer,
+        responses={201: RegenerateOutputSerializer},
+        tags=["chat"],
+    )
+    def post(self, request, pk):
+        turn, overrides = start_regenerate_turn(request, pk)
+
+        def answer(reply: Message) -> Response:
+            body = {"assistant_message": MessageOutputSerializer(reply).data}
+            return Response(body, status=turn_status(turn))
+
+        completed = turn_completion(turn, user=request.user, overrides=overrides)
+        return Response(Awaited(wait=completed, answer=answer))
 
 
 class StopView(AwaitingAPIView):

@@ -110,6 +110,7 @@ async def generate(
         outcomes = await _execute_capped(calls, context, acc)
         await _store_tool_round(
             conversation=conversation,
+            reply_id=loaded.reply.pk,
             outcomes=outcomes,
             user=loaded.user,
             charges=acc.take_charges(),
@@ -167,18 +168,21 @@ def _first_set(*values):
 def store_tool_round(
     *,
     conversation: Conversation,
+    reply_id,
     outcomes: list[registry.ToolOutcome],
     user,
     charges: list[RoundCharge],
 ) -> None:
-    """The round's assistant message (its tool calls) and one message per result, with the
-    round's charges to the ledger in the same transaction."""
+    """The round's assistant message (its tool calls) and one message per result, attached to
+    the turn's reply `reply_id` (they are not nodes of the message tree), with the round's
+    charges to the ledger in the same transaction."""
     with transaction.atomic():
         record_charges(user=user, charges=charges)
         Message.objects.create(
             conversation=conversation,
             role=Message.Role.ASSISTANT,
             content="",
+            turn_reply_id=reply_id,
             tool_calls=[o.call.as_message_part() for o in outcomes],
             status=Message.Status.COMPLETE,
             finish_reason="tool_calls",
@@ -187,6 +191,7 @@ def store_tool_round(
             Message.objects.create(
                 conversation=conversation,
                 role=Message.Role.TOOL,
+                turn_reply_id=reply_id,
                 content=json.dumps(outcome.result, ensure_ascii=False),
                 tool_call_id=outcome.call.id,
                 status=Message.Status.COMPLETE if outcome.ok else Message.Status.FAILED,

@@ -6,6 +6,7 @@ from typing import Any
 from assistant.context import build_context
 from assistant.turns import Turn
 from conversations.models import Conversation, Message
+from conversations.tree import path_before
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +57,9 @@ def load_pending_turn(reply_id, overrides: TurnOverrides | None) -> LoadedTurn |
 def _loaded(
     *, reply: Message, conversation: Conversation, user, overrides: TurnOverrides | None
 ) -> LoadedTurn:
-    history = list(
-        conversation.messages.filter(created_at__lte=reply.created_at)
-        .exclude(pk=reply.pk)
-        .order_by("created_at", "id")
-    )
+    # The model sees the active path only: the branch that ends at the reply's user message
+    # (an edit's or a regeneration's older versions are on other branches).
+    history = path_before(reply)
     system_prompt = conversation.system_prompt
     if overrides is not None and overrides.system_prompt is not None:
         system_prompt = overrides.system_prompt

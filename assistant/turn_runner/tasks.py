@@ -117,6 +117,7 @@ async def _run_loaded(loaded: LoadedTurn, overrides: TurnOverrides | None) -> Tu
             message_id=message_id,
             conversation_id=str(conversation.pk),
             user_message_id=str(reply.reply_to_id),
+            parent_id=str(reply.parent_id) if reply.parent_id else None,
         )
     )
     persister.start()

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from conversations import allowed_models, validation
 from conversations.models import Conversation, Message, SavedNote
+from conversations.tree import position_of
 from conversations.validation import InvalidText
 
 
@@ -82,6 +83,11 @@ class AllowedModelField(serializers.CharField):
 
 class ConversationOutputSerializer(serializers.ModelSerializer):
     busy = serializers.SerializerMethodField()
+    active_leaf_id = serializers.UUIDField(
+        read_only=True,
+        allow_null=True,
+        help_text="The last message of the active path (null when there are no messages).",
+    )
 
     class Meta:
         model = Conversation
@@ -93,6 +99,7 @@ class ConversationOutputSerializer(serializers.ModelSerializer):
             "temperature",
             "max_tokens",
             "busy",
+            "active_leaf_id",
             "created_at",
             "updated_at",
         ]
@@ -137,6 +144,24 @@ class MessageOutputSerializer(serializers.ModelSerializer):
     tool_call_id = serializers.SerializerMethodField()
     model = serializers.SerializerMethodField()
     finish_reason = serializers.SerializerMethodField()
+    parent_id = serializers.UUIDField(
+        read_only=True,
+        allow_null=True,
+        help_text="The message this one follows in the tree; null for a first message and "
+        "for tool-call and tool-result messages.",
+    )
+    sibling_index = serializers.SerializerMethodField(
+        help_text="0-based position among the versions (messages with the same parent), "
+        "by creation."
+    )
+    sibling_count = serializers.SerializerMethodField(
+        help_text="How many versions there are (messages with the same parent)."
+    )
+    turn_reply_id = serializers.UUIDField(
+        read_only=True,
+        allow_null=True,
+        help_text="For a tool-call or tool-result message: the reply whose turn made it.",
+    )
 
     class Meta:
         model = Message
@@ -153,8 +178,18 @@ class MessageOutputSerializer(serializers.ModelSerializer):
             "finish_reason",
             "error",
             "client_id",
+            "parent_id",
+            "sibling_index",
+            "sibling_count",
+            "turn_reply_id",
             "created_at",
         ]
+
+    def get_sibling_index(self, obj: Message) -> int:
+        return position_of(obj).index
+
+    def get_sibling_count(self, obj: Message) -> int:
+        return position_of(obj).count
 
     def get_tool_call_id(self, obj: Message) -> str | None:
         return obj.tool_call_id or None
@@ -164,6 +199,12 @@ class MessageOutputSerializer(serializers.ModelSerializer):
 
     def get_finish_reason(self, obj: Message) -> str | None:
         return obj.finish_reason or None
+
+
+class ActivePathSerializer(serializers.Serializer):
+    conversation_id = serializers.UUIDField()
+    active_leaf_id = serializers.UUIDField(allow_null=True)
+    messages = MessageOutputSerializer(many=True, help_text="The active path, root first.")
 
 
 class NoteOutputSerializer(serializers.ModelSerializer):

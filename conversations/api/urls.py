@@ -5,6 +5,7 @@ from conversations.api.views import (
     AllowedModelListView,
     ConversationViewSet,
     MessageListView,
+    MessageSelectView,
     NoteViewSet,
 )
 
@@ -17,5 +18,6 @@ urlpatterns = [
     path(
         "conversations/<uuid:pk>/messages/", MessageListView.as_view(), name="conversation-messages"
     ),
+    path("messages/<uuid:pk>/select/", MessageSelectView.as_view(), name="message-select"),
     *router.urls,
 ]

@@ -12,6 +12,7 @@ from assistant.reply_lifecycle import recover_stale_replies
 from conversations import allowed_models, export, selectors, services
 from conversations.api.pagination import NotesCursorPagination, OldestFirstCursorPagination
 from conversations.api.serializers import (
+    ActivePathSerializer,
     AllowedModelListSerializer,
     ConversationInputSerializer,
     ConversationOutputSerializer,
@@ -21,7 +22,8 @@ from conversations.api.serializers import (
     NoteUpdateSerializer,
 )
 from conversations.errors import InvalidInput
-from conversations.models import Conversation
+from conversations.models import Conversation, Message
+from conversations.tree import MessageTree, active_path
 
 
 @extend_schema(tags=["conversations"])
@@ -81,7 +83,12 @@ class ConversationViewSet(viewsets.GenericViewSet):
         return conversation
 
     @extend_schema(
-        parameters=[OpenApiParameter("format", str, enum=["md", "json"], default="md")],
+        parameters=[
+            OpenApiParameter("format", str, enum=["md", "json"], default="md"),
+            OpenApiParameter(
+                "tree", bool, description="1 (JSON only): every message, with parent ids"
+            ),
+        ],
         responses={
             (200, "text/markdown"): OpenApiTypes.STR,
             (200, "application/json"): OpenApiTypes.OBJECT,
@@ -92,12 +99,15 @@ class ConversationViewSet(viewsets.GenericViewSet):
         conversation = self.get_object()
         fmt = request.query_params.get("format", "md")
         filename = f"conversation-{conversation.id}"
+        tree = tree_requested(request)
         if fmt == "json":
-            response = Response(export.export_json(conversation=conversation))
+            response = Response(export.export_json(conversation=conversation, tree=tree))
             response["Content-Disposition"] = f'attachment; filename="{filename}.json"'
             return response
         if fmt != "md":
             raise InvalidInput("format must be 'md' or 'json'.")
+        if tree:
+            raise InvalidInput("tree=1 is offered with format=json only.")
         response = HttpResponse(
             export.export_markdown(conversation=conversation),
             content_type="text/markdown; charset=utf-8",
@@ -106,9 +116,17 @@ class ConversationViewSet(viewsets.GenericViewSet):
         return response
 
 
+TREE_PARAMETER = OpenApiParameter(
+    "tree",
+    bool,
+    description="1: every message of the conversation's tree, not only the active path",
+)
+
+
 @extend_schema(tags=["conversations"])
 class MessageListView(generics.ListAPIView):
-    """A conversation's messages, oldest first."""
+    """A conversation's active path (root → active leaf), oldest first; `?tree=1` every
+    message."""
 
     serializer_class = MessageOutputSerializer
     pagination_class = OldestFirstCursorPagination
@@ -121,7 +139,47 @@ class MessageListView(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Conversation.objects.none()
-        return selectors.message_history(conversation=self.get_conversation())
+        conversation = self.get_conversation()
+        self.tree = MessageTree.of(conversation.pk)
+        if tree_requested(self.request):
+            return selectors.message_history(conversation=conversation)
+        path = self.tree.path_with_tools(self.tree.leaf(conversation.active_leaf_id))
+        return selectors.message_history(conversation=conversation).filter(pk__in=path)
+
+    @extend_schema(parameters=[TREE_PARAMETER])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        self.tree.annotate(page)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+def tree_requested(request) -> bool:
+    """`?tree=1` (or true/yes): the whole tree rather than the active path."""
+    return request.query_params.get("tree", "").lower() in ("1", "true", "yes")
+
+
+@extend_schema(tags=["conversations"])
+class MessageSelectView(APIView):
+    """POST /api/messages/{id}/select/: show that version; the active path goes through it,
+    down to the newest leaf under it."""
+
+    @extend_schema(request=None, responses=ActivePathSerializer)
+    def post(self, request, pk):
+        message = generics.get_object_or_404(
+            Message.objects.for_user(request.user).select_related("conversation"), pk=pk
+        )
+        # A reply whose process died would keep the conversation busy (409) for ever.
+        recover_stale_replies(conversation_id=message.conversation_id)
+        conversation = services.message_select(message=message)
+        body = {
+            "conversation_id": conversation.pk,
+            "active_leaf_id": conversation.active_leaf_id,
+            "messages": MessageOutputSerializer(active_path(conversation), many=True).data,
+        }
+        return Response(body)
 
 
 @extend_schema(tags=["notes"])

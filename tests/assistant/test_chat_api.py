@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 from accounts.services import api_token_create
 from conversations.models import Conversation, Message
 from tests.conftest import TEST_API_KEY
-from tests.factories import ConversationFactory
+from tests.factories import ConversationFactory, MessageFactory
 from tests.fakes.openai_server import (
     azure_content_filter_error,
     content_filter_finish,
@@ -162,8 +162,8 @@ def _sent_messages(llm_upstream) -> list[tuple[str, str]]:
 
 def _conversation_with_history(user) -> tuple[Conversation, str]:
     conversation = ConversationFactory(owner=user, system_prompt="stored prompt")
-    Message.objects.create(conversation=conversation, role="user", content="earlier question")
-    Message.objects.create(conversation=conversation, role="assistant", content="earlier answer")
+    MessageFactory(conversation=conversation, role="user", content="earlier question")
+    MessageFactory(conversation=conversation, role="assistant", content="earlier answer")
     return conversation, api_token_create(user=user, name="sse")[1]
 
 
@@ -172,12 +172,8 @@ def test_context_is_trimmed_to_the_token_budget_newest_first(
 ):
     conversation = ConversationFactory(owner=user, system_prompt="sys")
     for i in range(30):
-        Message.objects.create(
-            conversation=conversation, role="user", content=f"old question {i} " * 20
-        )
-        Message.objects.create(
-            conversation=conversation, role="assistant", content=f"old answer {i} " * 20
-        )
+        MessageFactory(conversation=conversation, role="user", content=f"old question {i} " * 20)
+        MessageFactory(conversation=conversation, role="assistant", content=f"old answer {i} " * 20)
     settings.LLM_CONTEXT_TOKENS = 600
     llm_upstream.enqueue(reply("fine"))
     api_client.post(

@@ -17,7 +17,7 @@ from assistant.reply_events import (
 )
 
 EVENTS = [
-    Start(message_id="m", seq=1, conversation_id="c", user_message_id="u"),
+    Start(message_id="m", seq=1, conversation_id="c", user_message_id="u", parent_id="u"),
     Delta(message_id="m", seq=2, content="こん"),
     ToolCallMade(message_id="m", seq=3, name="save_note", arguments={"a": 1}, result={"ok": 1}),
     Done(
@@ -47,6 +47,7 @@ def test_sse_frames_carry_the_sequence_number_as_id_and_the_event_as_data():
         "message_id": "m",
         "conversation_id": "c",
         "user_message_id": "u",
+        "parent_id": "u",
     }
     assert data[1] == {"type": "message", "message_id": "m", "content": "こん"}
     assert data[2]["type"] == "tool_call" and data[2]["result"] == {"ok": 1}
@@ -63,7 +64,7 @@ def test_sse_frames_carry_the_sequence_number_as_id_and_the_event_as_data():
 
 def test_websocket_frames_use_the_socket_vocabulary():
     frames = [ws_frame(e) for e in EVENTS]
-    assert frames[0] == {"type": "start", "message_id": "m", "seq": 1}
+    assert frames[0] == {"type": "start", "message_id": "m", "seq": 1, "parent_id": "u"}
     assert frames[1] == {"type": "delta", "message_id": "m", "seq": 2, "content": "こん"}
     assert frames[2]["type"] == "tool_call" and frames[2]["arguments"] == {"a": 1}
     assert frames[3]["type"] == "done" and frames[3]["finish_reason"] == "stop"
@@ -73,6 +74,12 @@ def test_websocket_frames_use_the_socket_vocabulary():
         "code": "interrupted",
         "message": "The server stopped.",
     }
+
+
+def test_a_start_logged_without_parent_id_still_reads():
+    logged = {"type": "start", "message_id": "m", "seq": 1, "conversation_id": "c"}
+    start = from_log({**logged, "user_message_id": "u"})
+    assert start.parent_id is None and ws_frame(start)["parent_id"] is None
 
 
 def test_an_unknown_event_type_is_an_error_not_a_done():
