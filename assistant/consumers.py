@@ -7,6 +7,7 @@ reply: a snapshot on connect, then the deltas after it.
 
 import asyncio
 import json
+import uuid
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -20,13 +21,14 @@ from assistant.live.fanout import following
 from assistant.live.follower import ReplyFollower
 from assistant.reply_events import ReplyEvent, ws_frame
 from assistant.reply_lifecycle import active_reply_id
-from assistant.turn_runner.loading import LoadedTurn, load_started_turn
+from assistant.turn_runner.loading import LoadedTurn, TurnOverrides, load_started_turn
 from assistant.turn_runner.tasks import spawn_turn
 from assistant.turns import Turn, turn_start, turn_stop
 from config import json_input
 from conversations.api.serializers import MessageOutputSerializer
-from conversations.errors import DomainError, InvalidInput
-from conversations.models import Conversation
+from conversations.errors import DomainError, InvalidInput, NotFound
+from conversations.models import Conversation, Message
+from conversations.validation import validate_temperature
 
 MAX_FRAME_BYTES = 64 * 1024
 CLOSE_NOT_AUTHENTICATED = 4401
@@ -91,24 +93,65 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         try:
             if kind == "send":
                 await self._send_message(command)
+            elif kind == "edit":
+                await self._edit_message(command)
+            elif kind == "regenerate":
+                await self._regenerate_reply(command)
             elif kind == "stop":
                 await turn_stop(conversation=self.conversation)
             else:
-                raise InvalidInput("Unknown message type; expected 'send' or 'stop'.")
+                raise InvalidInput(
+                    "Unknown message type; expected 'send', 'edit', 'regenerate' or 'stop'."
+                )
         except DomainError as exc:
             await self._send_error(exc.code, exc.detail)
 
     async def _send_message(self, command: dict[str, Any]) -> None:
-        content = command.get("content")
-        if not isinstance(content, str):
-            raise InvalidInput("'content' must be a string.")
+        content = _text(command, "content")
         client_id = _parse_uuid(command.get("client_id"))
         turn, message, loaded = await _start_turn(
             user=self.user, conversation=self.conversation, content=content, client_id=client_id
         )
         await self._send_json({"type": "user_message", "message": message})
+        await self._run_or_replay(turn, loaded)
+
+    async def _edit_message(self, command: dict[str, Any]) -> None:
+        message_id = _parse_uuid(command.get("message_id"), name="message_id", required=True)
+        content = _text(command, "content")
+        client_id = _parse_uuid(command.get("client_id"))
+        turn, message, loaded = await _start_edit(
+            user=self.user,
+            conversation=self.conversation,
+            message_id=message_id,
+            content=content,
+            client_id=client_id,
+        )
+        await self._send_json(
+            {"type": "user_message", "parent_id": message["parent_id"], "message": message}
+        )
+        await self._run_or_replay(turn, loaded)
+
+    async def _regenerate_reply(self, command: dict[str, Any]) -> None:
+        message_id = _parse_uuid(command.get("message_id"), name="message_id", required=True)
+        overrides = TurnOverrides(
+            model=_optional_model(command.get("model")),
+            temperature=_optional_temperature(command.get("temperature")),
+        )
+        client_id = _parse_uuid(command.get("client_id"))
+        turn, loaded = await _start_regeneration(
+            user=self.user,
+            conversation=self.conversation,
+            message_id=message_id,
+            overrides=overrides,
+            client_id=client_id,
+        )
+        await self._run_or_replay(turn, loaded, overrides)
+
+    async def _run_or_replay(
+        self, turn: Turn, loaded: LoadedTurn | None, overrides: TurnOverrides | None = None
+    ) -> None:
         if turn.created:
-            spawn_turn(turn.reply.pk, loaded=loaded)
+            spawn_turn(turn.reply.pk, overrides=overrides, loaded=loaded)
         else:
             # A repeated client_id: show the earlier reply as it stands.
             self.followers.pop(str(turn.reply.pk), None)
@@ -137,13 +180,20 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         return follower
 
     async def _send_snapshot(self) -> None:
-        reply_id = await _active_reply_id(self.conversation.pk)
-        if reply_id is None:
+        active = await _active_reply(self.conversation.pk)
+        if active is None:
             return
+        reply_id, parent_id = active
         follower = self._follower(str(reply_id))
         text, seq, ended = await follower.snapshot()
         await self._send_json(
-            {"type": "snapshot", "message_id": str(reply_id), "seq": seq, "content": text}
+            {
+                "type": "snapshot",
+                "message_id": str(reply_id),
+                "parent_id": str(parent_id) if parent_id else None,
+                "seq": seq,
+                "content": text,
+            }
         )
         # The turn may have ended between the subscription and the read.
         for event in ended:
@@ -173,15 +223,36 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(payload, ensure_ascii=False, default=str))
 
 
-def _parse_uuid(value):
-    import uuid
+def _text(command: dict[str, Any], name: str) -> str:
+    value = command.get(name)
+    if not isinstance(value, str):
+        raise InvalidInput(f"'{name}' must be a string.")
+    return value
 
-    if value in (None, ""):
+
+def _parse_uuid(value, *, name: str = "client_id", required: bool = False):
+    if value in (None, "") and not required:
         return None
     try:
         return uuid.UUID(str(value))
     except ValueError as exc:
-        raise InvalidInput("'client_id' must be a UUID.") from exc
+        raise InvalidInput(f"'{name}' must be a UUID.") from exc
+
+
+def _optional_model(value) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput("'model' must be a string.")
+    return value  # checked against LLM_MODELS by turn_start
+
+
+def _optional_temperature(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput("'temperature' must be a number.")
+    return validate_temperature(float(value))
 
 
 @in_db_thread
@@ -196,6 +267,50 @@ def _start_turn(
     return turn, _MESSAGE_JSON.to_representation(turn.user_message), loaded
 
 
+@in_db_thread
+def _start_edit(
+    *, user, conversation: Conversation, message_id, content: str, client_id
+) -> tuple[Turn, dict, LoadedTurn | None]:
+    """_start_turn for a new version of one of this conversation's user messages."""
+    send_rate_check(user=user)
+    turn = turn_start(
+        user=user,
+        content=content,
+        client_id=client_id,
+        edit_of=_message_of(conversation, message_id),
+    )
+    loaded = load_started_turn(turn, user=user)
+    return turn, _MESSAGE_JSON.to_representation(turn.user_message), loaded
+
+
+@in_db_thread
+def _start_regeneration(
+    *, user, conversation: Conversation, message_id, overrides: TurnOverrides, client_id
+) -> tuple[Turn, LoadedTurn | None]:
+    """_start_turn for a new version of one of this conversation's replies."""
+    send_rate_check(user=user)
+    turn = turn_start(
+        user=user,
+        client_id=client_id,
+        model=overrides.model,
+        regenerate_of=_message_of(conversation, message_id),
+    )
+    return turn, load_started_turn(turn, user=user, overrides=overrides)
+
+
+def _message_of(conversation: Conversation, message_id) -> Message:
+    """A message of this socket's conversation (which is the user's); anything else, another
+    user's message included, is not found."""
+    message = (
+        Message.objects.select_related("conversation")
+        .filter(pk=message_id, conversation=conversation)
+        .first()
+    )
+    if message is None:
+        raise NotFound("No such message in this conversation.")
+    return message
+
+
 # One serializer for every socket's user_message events: a new ModelSerializer introspects the
 # model for its fields each time (about 0.5 ms, per send, on the turn's critical path); a
 # built one only reads attributes, so sharing it between the database threads is safe.
@@ -207,4 +322,11 @@ def _owned_conversation(user, conversation_id) -> Conversation | None:
     return Conversation.objects.for_user(user).filter(pk=conversation_id).first()
 
 
-_active_reply_id = in_db_thread(active_reply_id)
+@in_db_thread
+def _active_reply(conversation_id) -> tuple | None:
+    """The running reply's id and its parent (after recovering a dead one), or None."""
+    reply_id = active_reply_id(conversation_id)
+    if reply_id is None:
+        return None
+    parent_id = Message.objects.filter(pk=reply_id).values_list("parent_id", flat=True).first()
+    return reply_id, parent_id

@@ -52,8 +52,13 @@ async def _stored(message_id) -> Message:
 
 
 async def _as_rest_json(message_id) -> dict:
-    data = MessageOutputSerializer(await _stored(message_id)).data
-    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    from asgiref.sync import sync_to_async
+
+    def serialized() -> dict:  # a message's versions are read from the database
+        data = MessageOutputSerializer(Message.objects.get(pk=message_id)).data
+        return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+    return await sync_to_async(serialized)()
 
 
 async def test_ws_deltas_concatenate_to_the_stored_reply(
