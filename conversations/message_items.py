@@ -237,6 +237,14 @@ def js_catalog() -> dict[str, str]:
         "tokens.never": _("never"),
         "tokens.unnamed": _("(unnamed)"),
         "tokens.empty": _("No tokens yet."),
+        "copy": _("Copy"),
+        "copy.done": _("Copied."),
+        "copy.doneShort": _("Copied"),
+        "copy.failed": _("Could not copy. Select the text and press Ctrl+C."),
+        "conversation.confirmClear": _(
+            "Clear this conversation? All its messages, every version included, are deleted."
+        ),
+        "conversation.cleared": _("The conversation was cleared."),
         "error.generic": GENERIC_ERROR,
     }
     strings |= {f"status.{key}": label for key, label in STATUS_LABELS.items()}

@@ -1,17 +1,26 @@
 // The chat page: sending over the conversation WebSocket (API.md section 5), live replies,
-// stop, retry, and re-syncing after a reload or a dropped connection.
+// stop, retry, edit, regenerate, versions, copy, clear and export, and re-syncing after a
+// reload or a dropped connection.
+//
+// The page shows the conversation's active path. An edit or a regeneration starts a new
+// branch under the message's parent: every tab of the conversation removes the rows below
+// that parent when the branch's first event (`user_message` or `start`, with `parent_id`)
+// arrives, and draws the new branch there.
 //
 // Live text is only ever inserted as text nodes. The only HTML the page inserts is what the
 // server rendered: the sanitised `html` of a `done` event, or the message-list fragment.
 
+import { codeText, copyText } from './clipboard.js';
 import { bindComposer } from './composer.js';
-import { showError } from './dialogs.js';
+import { confirmDialog, showError } from './dialogs.js';
+import { openEditor } from './editor.js';
 import { api, uuid4 } from './http.js';
 import { describeError, t } from './i18n.js';
 import { MessageList } from './messages.js';
 import { bindSettings } from './settings.js';
 import { Sidebar } from './sidebar.js';
 import { ReconnectingSocket } from './socket.js';
+import { loadTree, selectVersion, siblingOf } from './versions.js';
 
 const RUNNING = new Set(['pending', 'streaming']);
 
@@ -25,6 +34,8 @@ const connectionStatus = document.getElementById('connection-status');
 const titleHeading = document.getElementById('chat-title');
 const settingsButton = document.getElementById('open-settings');
 const messageList = document.getElementById('message-list');
+const conversationTools = document.getElementById('conversation-tools');
+const clearButton = document.getElementById('clear-conversation');
 
 let connectingTimer = null;
 
@@ -36,13 +47,19 @@ const state = {
   // The reply being written: {id, el, seq}. seq is null until a snapshot (or the reply's
   // `start`) tells us where the live text stands; deltas are ignored until then.
   reply: null,
-  // Sends not yet acknowledged by a `user_message`, by client_id: {content, el}.
+  // Commands not yet acknowledged, by client_id: {kind, payload, el}. A send or an edit is
+  // acknowledged by its `user_message`, a regeneration by the `start` of its reply (el null).
   pending: new Map(),
   // Acknowledged sends whose `start` has not arrived yet.
   awaitingStart: 0,
   // Events are handled one at a time, in order, even when a handler has to fetch.
   queue: Promise.resolve(),
   creating: null,
+  // The open inline editor of a user message, if any.
+  editor: null,
+  // Set when the server put a message of ours under another parent than the one shown (a
+  // version chosen in another tab): the page re-reads the active path when the reply ends.
+  stalePath: false,
 };
 
 const sidebar = new Sidebar({
@@ -66,9 +83,36 @@ document.getElementById('composer').addEventListener('submit', (event) => {
 });
 stopButton.addEventListener('click', () => stop());
 messageList.addEventListener('click', (event) => {
-  const button = event.target.closest('button[data-action="retry"]');
-  if (button) retry(button.closest('.message'));
+  const button = event.target.closest('button[data-action]');
+  if (!button || !messageList.contains(button)) return;
+  const el = button.closest('.message');
+  switch (button.dataset.action) {
+    case 'retry':
+      retry(el);
+      break;
+    case 'copy':
+      copyMessage(el);
+      break;
+    case 'copy-code':
+      copyCode(el, button);
+      break;
+    case 'edit':
+      startEdit(el);
+      break;
+    case 'regenerate':
+      regenerate(el);
+      break;
+    case 'previous-version':
+      enqueue(() => switchVersion(el, -1, button.dataset.action));
+      break;
+    case 'next-version':
+      enqueue(() => switchVersion(el, 1, button.dataset.action));
+      break;
+    default:
+      break;
+  }
 });
+clearButton.addEventListener('click', () => clearConversation());
 
 bindSettings({
   button: settingsButton,
@@ -90,6 +134,7 @@ if (serverRunning) {
 }
 updateBusy();
 if (state.conversationId) connect();
+messages.decorateCode();
 messages.scrollToEnd();
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible' && state.socket && !state.socket.isOpen) {
@@ -121,7 +166,8 @@ async function send(text) {
   showError(composerError, '');
   const clientId = uuid4();
   const el = messages.addUser(text, clientId);
-  state.pending.set(clientId, { content: text, el });
+  const payload = { type: 'send', content: text, client_id: clientId };
+  state.pending.set(clientId, { kind: 'send', payload, el });
   composer.clear();
   updateBusy();
   messages.scrollToEnd();
@@ -134,19 +180,24 @@ async function send(text) {
   transmit(clientId);
 }
 
-/** Send (or re-send: client_id makes it idempotent) one pending message. */
+/** Send (or re-send: client_id makes it idempotent) one pending command. */
 function transmit(clientId) {
   const pending = state.pending.get(clientId);
-  if (pending && state.socket) {
-    state.socket.send({ type: 'send', content: pending.content, client_id: clientId });
-  }
+  if (pending && state.socket) state.socket.send(pending.payload);
 }
 
-function failSend(clientId, code, detail) {
+async function failSend(clientId, code, detail) {
   const pending = state.pending.get(clientId);
   state.pending.delete(clientId);
-  if (pending) messages.showError(pending.el, code, detail);
   updateBusy();
+  if (!pending) return;
+  if (pending.kind === 'send') {
+    messages.showError(pending.el, code, detail);
+    return;
+  }
+  showError(composerError, describeError(code, detail));
+  // A refused edit: the old branch comes back from the server.
+  if (pending.kind === 'edit') await resync();
 }
 
 async function ensureConversation() {
@@ -162,6 +213,7 @@ async function ensureConversation() {
         const next = document.querySelector('.lang-form input[name="next"]');
         if (next) next.value = path;
         settingsButton.disabled = false;
+        showConversationTools(conversation.id);
         sidebar.setCurrent(conversation.id);
         sidebar.upsert(conversation);
         connect();
@@ -199,6 +251,144 @@ function retry(el) {
     messages.retried(el); // keep the failure in the history, without a second retry
   }
   send(content);
+}
+
+// --- actions on a message ----------------------------------------------------------------
+
+async function copyMessage(el) {
+  const copied = await copyText(messages.rawText(el));
+  messages.notice(el, copied ? t('copy.done') : t('copy.failed'));
+}
+
+async function copyCode(el, button) {
+  const pre = button.closest('.code-block').querySelector('pre');
+  const copied = await copyText(codeText(pre));
+  messages.notice(el, copied ? t('copy.done') : t('copy.failed'));
+  if (!copied) return;
+  button.textContent = t('copy.doneShort');
+  clearTimeout(button.resetTimer);
+  button.resetTimer = setTimeout(() => {
+    button.textContent = t('copy');
+  }, 2500);
+}
+
+function refuseWhileBusy() {
+  if (!isBusy()) return false;
+  showError(composerError, t('busy'));
+  return true;
+}
+
+function startEdit(el) {
+  if (refuseWhileBusy()) return;
+  if (state.editor) state.editor.close({ restoreFocus: false });
+  state.editor = openEditor(el, {
+    text: messages.rawText(el),
+    onSave: (text) => submitEdit(el, text),
+    onClose: () => {
+      state.editor = null;
+    },
+  });
+}
+
+/** Send an edited user message: a new sibling of `el` and a new reply (API.md: `edit`). */
+function submitEdit(el, text) {
+  if (refuseWhileBusy()) return;
+  showError(composerError, '');
+  if (state.editor) state.editor.close({ restoreFocus: false });
+  const clientId = uuid4();
+  const payload = { type: 'edit', message_id: el.dataset.messageId, content: text, client_id: clientId };
+  // The old branch leaves the view (the server keeps it: the version switcher brings it back).
+  const parentId = el.dataset.parentId;
+  messages.removeFrom(el);
+  const bubble = messages.addUser(text, clientId);
+  bubble.dataset.parentId = parentId ?? '';
+  state.pending.set(clientId, { kind: 'edit', payload, el: bubble });
+  updateBusy();
+  composer.focus();
+  transmit(clientId);
+}
+
+/** Ask for another version of the reply `el` (API.md: `regenerate`). */
+function regenerate(el) {
+  if (refuseWhileBusy()) return;
+  showError(composerError, '');
+  const clientId = uuid4();
+  const payload = { type: 'regenerate', message_id: el.dataset.messageId, client_id: clientId };
+  state.pending.set(clientId, { kind: 'regenerate', payload, el: null });
+  updateBusy();
+  transmit(clientId);
+}
+
+/** Show the previous (-1) or next (+1) version of the message `el`. */
+async function switchVersion(el, step, action) {
+  if (!el.isConnected || refuseWhileBusy()) return; // a second click on a replaced row
+  showError(composerError, '');
+  try {
+    const tree = await loadTree(state.conversationId);
+    const target = siblingOf(tree, el.dataset.messageId, step);
+    if (!target) {
+      showVersions(tree); // the counts on screen were out of date
+      return;
+    }
+    await selectVersion(target.id);
+    await resync();
+    focusVersionButton(target.id, action);
+  } catch (error) {
+    showError(composerError, describeError(error.code, error.detail));
+  }
+}
+
+/** Keep the keyboard on the switcher that was used (or its other arrow, at either end). */
+function focusVersionButton(messageId, action) {
+  for (const row of messages.findAll(messageId)) {
+    const versions = row.querySelector('[data-versions]');
+    if (!versions || versions.hidden) continue;
+    const wanted = versions.querySelector(`[data-action="${action}"]`);
+    const button = wanted.disabled ? versions.querySelector('button:not(:disabled)') : wanted;
+    if (button) button.focus();
+    return;
+  }
+}
+
+/** Update every switcher on screen from the tree. */
+function showVersions(tree) {
+  for (const message of tree) {
+    for (const row of messages.findAll(message.id)) messages.setTree(row, message);
+  }
+}
+
+/** Re-read the sibling counts after a new branch appeared (a regenerated reply). */
+async function refreshVersions() {
+  try {
+    showVersions(await loadTree(state.conversationId));
+  } catch {
+    // The switchers keep their counts; the next reload shows the right ones.
+  }
+}
+
+// --- the conversation as a whole -----------------------------------------------------------
+
+function showConversationTools(conversationId) {
+  const base = `/api/conversations/${conversationId}/export/`;
+  document.getElementById('export-markdown').href = `${base}?format=md`;
+  document.getElementById('export-json').href = `${base}?format=json`;
+  conversationTools.hidden = false;
+}
+
+async function clearConversation() {
+  if (!state.conversationId || refuseWhileBusy()) return;
+  const confirmed = await confirmDialog(t('conversation.confirmClear'), { okLabel: clearButton.textContent });
+  if (!confirmed) return;
+  try {
+    await api(`/api/conversations/${state.conversationId}/clear/`, { method: 'POST' });
+  } catch (error) {
+    showError(composerError, describeError(error.code, error.detail));
+    return;
+  }
+  if (state.editor) state.editor.close({ restoreFocus: false });
+  messages.replaceAll('');
+  showError(composerError, '');
+  connectionStatus.textContent = t('conversation.cleared');
 }
 
 // --- the socket --------------------------------------------------------------------------
@@ -265,8 +455,10 @@ async function resync() {
   });
   if (!response.ok) return false;
   const html = await response.text();
+  state.editor = null; // it was inside the list that is replaced
   messages.replaceAll(html);
   for (const [clientId, pending] of state.pending) {
+    if (!pending.el) continue;
     // Saved after all (its acknowledgement was lost with the connection): adopt the
     // server's bubble; otherwise keep ours until it is sent.
     const saved = messageList.querySelector(`[data-client-id="${CSS.escape(clientId)}"]`);
@@ -319,25 +511,52 @@ function replyFor(messageId) {
 
 function onUserMessage(message) {
   const pending = state.pending.get(message.client_id);
-  if (pending) {
+  if (pending && pending.el) {
     state.pending.delete(message.client_id);
     pending.el.dataset.messageId = message.id;
     messages.setStatus(pending.el, 'complete');
+    messages.setTree(pending.el, message);
+    if (!messages.follows(pending.el, message.parent_id)) state.stalePath = true;
+    state.awaitingStart += 1;
+  } else if (!messages.find(message.id) && messages.cutBelow(message.parent_id)) {
+    // Sent or edited in another tab: its branch replaces ours below the same parent.
+    const el = messages.addUser(message.content, message.client_id || '');
+    el.dataset.messageId = message.id;
+    messages.setStatus(el, 'complete');
+    messages.setTree(el, message);
     state.awaitingStart += 1;
   }
   refreshConversation();
 }
 
+/** The oldest regeneration this tab asked for and has not seen start. */
+function takeRegeneration() {
+  for (const [clientId, pending] of state.pending) {
+    if (pending.kind === 'regenerate') {
+      state.pending.delete(clientId);
+      return pending;
+    }
+  }
+  return null;
+}
+
 async function onStart(event) {
   let reply = replyFor(event.message_id);
   if (!reply && !messages.find(event.message_id)) {
-    if (state.awaitingStart === 0) {
-      // Started from another tab: fetch its user message too, then sync from a snapshot.
+    const regeneration = takeRegeneration();
+    const cut = messages.cutBelow(event.parent_id);
+    if (!cut && (state.awaitingStart === 0 || regeneration)) {
+      // Started from another tab (or under a row this page does not show): fetch the
+      // active path, then sync from a snapshot.
       if (await resync()) state.socket.reconnectNow();
+      if (regeneration) refreshVersions();
       return;
     }
-    messages.addAssistant(event.message_id);
+    const el = messages.addAssistant(event.message_id);
+    messages.setTree(el, { parent_id: event.parent_id });
     reply = replyFor(event.message_id);
+    // A reply replaced another one under the same parent: the switchers need new counts.
+    if (regeneration || (cut && cut.removed > 0)) refreshVersions();
   }
   state.awaitingStart = Math.max(0, state.awaitingStart - 1);
   if (!reply) return;
@@ -349,6 +568,7 @@ async function onStart(event) {
 
 async function onSnapshot(event) {
   const known = messages.find(event.message_id);
+  if (!known) takeRegeneration(); // one turn at a time: a new reply is the one asked for
   if (!known || (state.reply && state.reply.id !== event.message_id)) await resync();
   state.awaitingStart = 0;
   const reply = replyFor(event.message_id);
@@ -382,7 +602,11 @@ async function onDone(event) {
     await resync();
     return;
   }
-  messages.finish(el, event.html || '', event.status || 'complete');
+  messages.finish(el, event.html || '', event.status || 'complete', event.content);
+  if (state.stalePath) {
+    state.stalePath = false;
+    await resync();
+  }
   refreshConversation();
 }
 
@@ -397,7 +621,7 @@ async function onError(event) {
   }
   // A refused command (an invalid message, a turn already running): no reply exists.
   const [clientId] = state.pending.keys();
-  if (clientId !== undefined) failSend(clientId, event.code, event.message);
+  if (clientId !== undefined) await failSend(clientId, event.code, event.message);
   else showError(composerError, describeError(event.code, event.message));
 }
 

@@ -1,5 +1,6 @@
-// The message box: Enter sends, Shift+Enter breaks the line, and the Enter that confirms
-// an IME conversion (Japanese kana-kanji, Chinese, Korean) never sends.
+// The message box (and the inline editor of a sent message): Enter sends, Shift+Enter breaks
+// the line, and the Enter that confirms an IME conversion (Japanese kana-kanji, Chinese,
+// Korean) never sends.
 
 /** True while an IME composition is in progress, or for the key event that ends one. */
 export function isImeEnter(event, composing) {
@@ -10,10 +11,10 @@ export function isImeEnter(event, composing) {
 }
 
 /**
- * Wire up a textarea so that Enter calls `onSend(text)`.
+ * Wire up a textarea so that Enter calls `onSend(text)` (and Escape `onCancel()`, if given).
  * @returns {{clear(): void, focus(): void}}
  */
-export function bindComposer(textarea, { onSend }) {
+export function bindComposer(textarea, { onSend, onCancel = null }) {
   let composing = false;
   textarea.addEventListener('compositionstart', () => {
     composing = true;
@@ -22,6 +23,12 @@ export function bindComposer(textarea, { onSend }) {
     composing = false;
   });
   textarea.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && onCancel && !isImeEnter(event, composing)) {
+      // Escape during a conversion only cancels the conversion.
+      event.preventDefault();
+      onCancel();
+      return;
+    }
     if (event.key !== 'Enter') return;
     if (isImeEnter(event, composing)) return;
     if (event.shiftKey || event.altKey) return; // the textarea's own new line

@@ -7,6 +7,7 @@ import { cloneTemplate } from './http.js';
 const RUNNING = new Set(['pending', 'streaming', 'sending']);
 const SUMMARY_CHARS = 140;
 const SUMMARY_FIELDS = 4;
+const NOTICE_MS = 2500;
 
 function scalar(value) {
   return typeof value === 'string' ? value : JSON.stringify(value);
@@ -45,6 +46,93 @@ export class MessageList {
     return this.list.querySelector(`[data-message-id="${CSS.escape(messageId)}"]`);
   }
 
+  /** Every row of a message (an assistant message with text and tool calls has two). */
+  findAll(messageId) {
+    if (!messageId) return [];
+    return [...this.list.querySelectorAll(`[data-message-id="${CSS.escape(messageId)}"]`)];
+  }
+
+  /**
+   * Make room for a new branch under `parentId`: remove every row below the parent's (all rows
+   * when the parent is null: the first message). False when the parent is not on screen.
+   * @returns {{removed: number}|null}
+   */
+  cutBelow(parentId) {
+    if (parentId === undefined) return null;
+    let removed = 0;
+    if (parentId === null || parentId === '') {
+      removed = this.list.children.length;
+      this.list.replaceChildren();
+    } else {
+      const rows = this.findAll(parentId);
+      if (!rows.length) return null;
+      const parent = rows[rows.length - 1];
+      while (parent.nextElementSibling) {
+        parent.nextElementSibling.remove();
+        removed += 1;
+      }
+    }
+    this.emptyNote.hidden = this.list.children.length > 0;
+    return { removed };
+  }
+
+  /** False when `el` is known to sit under another row than its parent's (`parentId`). */
+  follows(el, parentId) {
+    if (parentId === undefined) return true; // a server that does not say
+    const before = el.previousElementSibling;
+    if (parentId === null || parentId === '') return before === null;
+    return before !== null && before.dataset.messageId === parentId;
+  }
+
+  /** Remove `el` and every row below it (the old branch of an edited message). */
+  removeFrom(el) {
+    while (el.nextElementSibling) el.nextElementSibling.remove();
+    el.remove();
+    this.emptyNote.hidden = this.list.children.length > 0;
+  }
+
+  /** The message's text as written: the reply's Markdown, the user's plain text. */
+  rawText(el) {
+    if (el.dataset.markdown !== undefined) return el.dataset.markdown;
+    return this.body(el).textContent;
+  }
+
+  /** A message's place in the tree (API.md: parent_id, sibling_index, sibling_count). */
+  setTree(el, { parent_id: parentId, sibling_index: index, sibling_count: count }) {
+    if (parentId !== undefined) el.dataset.parentId = parentId ?? '';
+    if (index === undefined || count === undefined) return;
+    el.dataset.siblingIndex = String(index);
+    el.dataset.siblingCount = String(count);
+    const versions = el.querySelector('[data-versions]');
+    if (!versions) return;
+    versions.hidden = count < 2;
+    versions.querySelector('[data-version-label]').textContent = `${index + 1} / ${count}`;
+    versions.querySelector('[data-action="previous-version"]').disabled = index <= 0;
+    versions.querySelector('[data-action="next-version"]').disabled = index + 1 >= count;
+  }
+
+  /** A short confirmation under a message ("Copied."), read out by screen readers. */
+  notice(el, text) {
+    const node = el.querySelector('[data-copy-status]');
+    if (!node) return;
+    node.textContent = text;
+    clearTimeout(node.noticeTimer);
+    node.noticeTimer = setTimeout(() => {
+      node.textContent = '';
+    }, NOTICE_MS);
+  }
+
+  /** Give each code block of the replies under `root` a copy button of its own. */
+  decorateCode(root = this.list) {
+    for (const pre of root.querySelectorAll('.message--assistant [data-body] pre')) {
+      if (pre.parentElement.classList.contains('code-block')) continue;
+      const wrapper = document.createElement('div');
+      wrapper.className = 'code-block';
+      pre.replaceWith(wrapper);
+      wrapper.append(cloneTemplate('code-copy-template'), pre);
+    }
+  }
+
   /** The newest bubble still being written (rendered by the server while a turn runs). */
   runningReply() {
     const running = this.list.querySelectorAll(
@@ -65,6 +153,7 @@ export class MessageList {
   addAssistant(messageId) {
     const el = cloneTemplate('assistant-message-template');
     el.dataset.messageId = messageId;
+    delete el.dataset.markdown; // known at `done`; until then the live text is the Markdown
     this.setStatus(el, 'streaming');
     this.append(el);
     return el;
@@ -108,10 +197,12 @@ export class MessageList {
   }
 
   /** The end of a reply: `html` was rendered from Markdown and sanitised on the server. */
-  finish(el, html, status) {
+  finish(el, html, status, markdown) {
     const body = this.body(el);
+    el.dataset.markdown = typeof markdown === 'string' ? markdown : body.textContent;
     body.classList.remove('is-live');
     body.innerHTML = html;
+    this.decorateCode(el);
     this.setStatus(el, status || 'complete');
   }
 
@@ -147,6 +238,7 @@ export class MessageList {
   /** Replace everything with the server's rendering of the list (after a re-sync). */
   replaceAll(html) {
     this.list.innerHTML = html;
+    this.decorateCode();
     this.emptyNote.hidden = this.list.children.length > 0;
     this.scrollToEnd();
   }
