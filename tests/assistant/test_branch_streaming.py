@@ -55,6 +55,10 @@ async def test_an_edit_reaches_every_tab_with_its_parent(
     editor = await WS.connect(live, conversation.id, owner_cookie)
     other_tab = await WS.connect(live, conversation.id, owner_cookie)
     try:
+        # The socket is open before its connect handler has joined the conversation; an answer
+        # to a command comes only after it has, so the other tab follows from here on.
+        await other_tab.send({"type": "ready?"})
+        await other_tab.until("error")
         await editor.send({"type": "edit", "message_id": str(question.id), "content": "Q 改"})
         user_message = await editor.until("user_message")
         start = await editor.until("start")
