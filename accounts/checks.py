@@ -1,6 +1,8 @@
-"""System checks of who gets in (tag "kaiwa", so the server refuses to start on an error)."""
+"""System checks of who gets in, sign-up and cross-origin callers (tag "kaiwa", so the server
+refuses to start on an error)."""
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
@@ -31,4 +33,46 @@ def check_signup(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                 id="accounts.E002",
             )
         )
+    return messages
+
+
+def _origin_problem(origin: Any) -> str | None:
+    """Why `origin` is not an origin a browser sends (scheme://host[:port]), or None."""
+    if not isinstance(origin, str):
+        return "is not text"
+    if origin in ("*", "null") or origin.startswith("file:"):
+        # "null" is what sandboxed frames and data: URLs send: allowing it allows any page.
+        return "is not allowed (name each origin: scheme://host[:port])"
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "needs http:// or https:// and a host"
+    try:
+        parts.port  # noqa: B018  (raises ValueError for a port that is not one)
+    except ValueError:
+        return "has an invalid port"
+    if parts.username is not None or parts.path or parts.query or parts.fragment or "#" in origin:
+        return "must be only scheme://host[:port] (no path, not even a trailing /)"
+    if origin != origin.lower():
+        return "must be lowercase, as browsers send it"
+    return None
+
+
+@register(TAG)
+def check_cors_origins(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Every CORS_ALLOWED_ORIGINS entry is an origin as browsers send it (an entry that is not
+    would never match, or, like "null", match far more than meant)."""
+    origins = getattr(settings, "CORS_ALLOWED_ORIGINS", [])
+    if isinstance(origins, str) or not isinstance(origins, list | tuple):
+        return [Error("CORS_ALLOWED_ORIGINS must be a list of origins.", id="accounts.E003")]
+    messages: list[CheckMessage] = []
+    for origin in origins:
+        problem = _origin_problem(origin)
+        if problem:
+            messages.append(
+                Error(
+                    f"CORS_ALLOWED_ORIGINS holds {origin!r}, which {problem}.",
+                    hint="Comma-separated origins such as https://app.example.com,http://localhost:5173",
+                    id="accounts.E003",
+                )
+            )
     return messages

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",  # CORS for the token API (CORS_ALLOWED_ORIGINS below)
     "rest_framework",
     "knox",
     "drf_spectacular",
@@ -99,6 +100,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything that can answer on its own (WhiteNoise, CommonMiddleware's redirects),
+    # so preflights and early answers on the CORS routes carry their headers.
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Django 6's Content-Security-Policy (SECURE_CSP below); static files above need none.
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -462,6 +466,31 @@ SILENCED_SYSTEM_CHECKS = [
     *([] if SECURE_SSL_REDIRECT else ["security.W008"]),  # the proxy in front redirects
     *(["security.W004"] if PRODUCTION and not SECURE_HSTS_SECONDS else []),  # HSTS=0 on purpose
 ]
+
+# --- CORS: pages on other origins calling the token API --------------------------------------
+# Comma-separated origins (scheme://host[:port], as browsers send them) whose pages may call
+# Kaiwa's API with a personal token. Empty: no cross-origin calls. A malformed entry is
+# reported by `manage.py check` (accounts.E003) and the server does not start.
+# https://github.com/adamchainz/django-cors-headers#configuration
+CORS_ALLOWED_ORIGINS = [
+    origin.strip() for origin in env.list("CORS_ALLOWED_ORIGINS", default=[]) if origin.strip()
+]
+# Only the token-authenticated API and the OpenAI-compatible routes; never the pages, the
+# admin, the API docs or the session-only token management (/api/tokens/).
+CORS_URLS_REGEX = r"^/(?:api/(?!(?:tokens|docs)(?:/|$))|v1/|openai/)"
+# Cookies never cross origins: without Access-Control-Allow-Credentials a browser neither
+# sends the session cookie nor reads an answer to a request that carried one, so a session
+# (and its CSRF token) cannot be used from another origin. Callers authenticate by token.
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = (
+    "accept",
+    "authorization",
+    "content-type",
+    "api-key",  # the Azure-shaped route's key header
+    "last-event-id",  # resuming an SSE stream
+    "x-kaiwa-conversation",
+)
+CORS_EXPOSE_HEADERS = ("Retry-After", "X-Kaiwa-Conversation")
 
 # Content-Security-Policy (Django 6's ContentSecurityPolicyMiddleware). Our pages load
 # scripts and styles only from our own static files; CSP.NONCE is filled in only on pages
