@@ -36,10 +36,23 @@ class ConversationViewSet(viewsets.GenericViewSet):
 
     def get_queryset(self):
         search = self.request.query_params.get("search", "") if self.action == "list" else ""
-        return selectors.conversation_list(user=self.request.user, search=search)
+        conversations = selectors.conversation_list(user=self.request.user, search=search)
+        source = self.request.query_params.get("source", "") if self.action == "list" else ""
+        if source:
+            conversations = conversations.filter(source=source)
+        return conversations
 
     @extend_schema(
-        parameters=[OpenApiParameter("search", str, description="Text in titles or messages")]
+        parameters=[
+            OpenApiParameter("search", str, description="Text in titles or messages"),
+            OpenApiParameter(
+                "source",
+                str,
+                enum=[choice.value for choice in Conversation.Source],
+                description="Only conversations started here (web), by the REST API (api) "
+                "or by the OpenAI-compatible routes (v1)",
+            ),
+        ]
     )
     def list(self, request):
         page = self.paginate_queryset(self.get_queryset())
