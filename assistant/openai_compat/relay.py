@@ -1,7 +1,8 @@
 """One relayed call: the provider's answer passed on as it comes, and stored on the way.
 
 A stream runs as a task of its own that reads the provider's chunks and puts their bytes
-on a queue; the response only writes what it takes from the queue. So a client that goes
+on a queue (its database calls run on the turn threads, assistant/db_threads.py, since it
+outlives the request); the response only writes what it takes from the queue. So a client that goes
 away cancels the task, which closes the upstream request and stores the reply `cancelled`
 with the text it had. The partial text is written at most every
 STREAM_PERSIST_INTERVAL_SECONDS, as for any reply, and each chunk is parsed once
@@ -16,11 +17,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from assistant.backends import get_backend
 from assistant.context import estimate_messages_tokens, estimate_tokens
+from assistant.db_threads import in_db_thread
 from assistant.errors import LLMError
 from assistant.openai_compat.errors import CompatError
 from assistant.openai_compat.request import CompletionRequest, content_text
@@ -176,7 +177,7 @@ class Relay:
     async def _end(self, status: str, *, error: tuple[str, str] | None = None) -> None:
         text = "".join(self.text)
         prompt = [{**m, "content": content_text(m.get("content"))} for m in self.request.messages]
-        await database_sync_to_async(call_finish)(
+        await in_db_thread(call_finish)(
             user=self.user,
             call=self.call,
             status=status,
@@ -208,7 +209,7 @@ class _Persister:
             return
         self.last = now
         self.writing = asyncio.get_running_loop().create_task(
-            database_sync_to_async(save_partial)(reply_id=self.reply_id, content=text)
+            in_db_thread(save_partial)(reply_id=self.reply_id, content=text)
         )
 
     async def settle(self) -> None:
