@@ -25,7 +25,7 @@ CONVERSATION_HEADER = "X-Kaiwa-Conversation"
 
 def _token(request: HttpRequest) -> str:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme == "Bearer" and token.strip():
+    if scheme.lower() == "bearer" and token.strip():
         return token.strip()
     return request.headers.get("api-key", "").strip()
 

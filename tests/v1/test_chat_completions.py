@@ -138,3 +138,19 @@ def test_a_bad_token_is_an_authentication_error(live, upstream):
     with pytest.raises(openai.AuthenticationError):
         client.models.list()
     assert upstream.chat_requests() == []
+
+
+def test_the_scheme_name_is_case_insensitive_and_sessions_play_no_part(live, token, upstream):
+    import httpx2
+
+    from tests.live_server import session_cookie
+
+    user, key = token
+    body = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
+    url = f"{live.url}/v1/chat/completions"
+    with httpx2.Client(timeout=10) as client:
+        ok = client.post(url, json=body, headers={"Authorization": f"bearer {key}"})
+        by_session = client.post(url, json=body, headers={"Cookie": session_cookie(user)})
+    assert ok.status_code == 200
+    assert by_session.status_code == 401
+    assert by_session.json()["error"]["type"] == "authentication_error"
