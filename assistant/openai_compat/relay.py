@@ -23,6 +23,7 @@ from assistant.backends import get_backend
 from assistant.context import estimate_messages_tokens, estimate_tokens
 from assistant.db_threads import in_db_thread
 from assistant.errors import LLMError
+from assistant.live.liveness import running
 from assistant.openai_compat.errors import CompatError
 from assistant.openai_compat.request import CompletionRequest, content_text
 from assistant.openai_compat.storage import StartedCall, call_finish
@@ -177,6 +178,12 @@ class Relay:
     async def _end(self, status: str, *, error: tuple[str, str] | None = None) -> None:
         text = "".join(self.text)
         prompt = [{**m, "content": content_text(m.get("content"))} for m in self.request.messages]
+        try:
+            await self._store_end(status, text, prompt, error)
+        finally:
+            running.discard(self.call.reply_id)
+
+    async def _store_end(self, status, text, prompt, error) -> None:
         await in_db_thread(call_finish)(
             user=self.user,
             call=self.call,

@@ -13,6 +13,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.authentication import BearerTokenAuthentication
 from assistant.limits import send_rate_check
+from assistant.live.liveness import running
 from assistant.openai_compat.errors import CompatError
 from assistant.openai_compat.relay import Relay
 from assistant.openai_compat.request import parse_request
@@ -67,6 +68,8 @@ def _start(request: HttpRequest, deployment: str | None):
     send_rate_check(user=user)
     parsed = parse_request(request.body, deployment=deployment)
     call = call_start(user=user, request=parsed, conversation_id=_conversation_id(request))
+    # Alive until the relay stores its end: recovery never takes it for a dead runner's.
+    running.add(call.reply_id)
     return user, parsed, call
 
 

@@ -227,3 +227,37 @@ def test_conversations_list_filters_by_source(live, token, sdk, upstream):
     assert [(c["title"], c["source"]) for c in listed] == [("api", "v1")]
     web = client.get("/api/conversations/?source=web").json()["results"]
     assert [c["title"] for c in web] == ["from the web"]
+
+
+def test_a_slow_call_is_not_taken_for_a_dead_one(sdk, live, token, upstream):
+    """A call that waits on the provider for longer than STREAM_STALE_AFTER_SECONDS (3 s on
+    the live server) is alive: a reader's recovery leaves it running."""
+    import threading
+
+    user, key = token
+    upstream.enqueue(reply("slow but fine", delay=4.0))
+    done = {}
+    caller = threading.Thread(
+        target=lambda: done.setdefault(
+            "completion",
+            sdk.chat.completions.create(
+                model="gpt-test", messages=[{"role": "user", "content": "x"}]
+            ),
+        )
+    )
+    caller.start()
+    upstream.wait_for_requests(1)
+    conversation = Conversation.objects.get(owner=user)
+    time.sleep(3.5)  # past the stale threshold; the call is still waiting on the provider
+    with httpx.Client(timeout=10) as client:
+        listed = client.get(
+            f"{live.url}/api/conversations/{conversation.pk}/messages/",
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    assert listed.status_code == 200
+    assert listed.json()["results"][-1]["status"] == "pending"
+    caller.join(10)
+    assert done["completion"].choices[0].message.content == "slow but fine"
+    answer = Message.objects.get(conversation=conversation, role="assistant")
+    assert (answer.status, answer.content) == ("complete", "slow but fine")
+    assert UsageRecord.objects.get(user=user).calls == 1
