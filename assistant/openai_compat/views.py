@@ -7,6 +7,7 @@ clients) or `api-key: <token>` (Azure's); sessions and CSRF play no part.
 import uuid
 
 from channels.db import database_sync_to_async
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import AuthenticationFailed
@@ -66,7 +67,13 @@ def _start(request: HttpRequest, deployment: str | None):
     storage and the quota reservation."""
     user = _authenticate(request)
     send_rate_check(user=user)
-    parsed = parse_request(request.body, deployment=deployment)
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise CompatError(
+            "The request body is larger than this server accepts.", code="request_too_large"
+        ) from None
+    parsed = parse_request(raw, deployment=deployment)
     call = call_start(user=user, request=parsed, conversation_id=_conversation_id(request))
     # Alive until the relay stores its end: recovery never takes it for a dead runner's.
     running.add(call.reply_id)
