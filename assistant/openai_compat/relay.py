@@ -82,8 +82,9 @@ class Relay:
         choice = (completion.get("choices") or [{}])[0]
         message = choice.get("message") or {}
         self.text = [message.get("content") or ""]
-        for call in message.get("tool_calls") or ():
-            self.tools._calls[len(self.tools._calls)] = call
+        self.tools.add(
+            [{"index": index, **call} for index, call in enumerate(message.get("tool_calls") or ())]
+        )
         self.finish_reason = choice.get("finish_reason") or ""
         self.model = completion.get("model") or self.model
         self._take_usage(completion.get("usage"))
