@@ -63,7 +63,9 @@ class ConversationViewSet(viewsets.GenericViewSet):
     )
     def create(self, request):
         data = validated_input(ConversationInputSerializer, request.data)
-        conversation = services.conversation_create(owner=request.user, **data)
+        conversation = services.conversation_create(
+            owner=request.user, source=request_source(request), **data
+        )
         return Response(
             ConversationOutputSerializer(conversation).data, status=status.HTTP_201_CREATED
         )
@@ -259,3 +261,10 @@ def validated_input(serializer_class, data, *, partial: bool = False) -> dict:
     serializer = serializer_class(data=data, partial=partial)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+def request_source(request) -> str:
+    """`api` for a request authenticated by an API token, `web` for a browser session."""
+    if request.auth is not None:
+        return Conversation.Source.API
+    return Conversation.Source.WEB
