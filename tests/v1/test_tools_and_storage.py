@@ -261,3 +261,26 @@ def test_a_slow_call_is_not_taken_for_a_dead_one(sdk, live, token, upstream):
     answer = Message.objects.get(conversation=conversation, role="assistant")
     assert (answer.status, answer.content) == ("complete", "slow but fine")
     assert UsageRecord.objects.get(user=user).calls == 1
+
+
+def test_a_stream_that_breaks_upstream_ends_with_an_error_event(sdk, token, upstream):
+    from tests.fakes.openai_server import broken_stream
+
+    user, _ = token
+    upstream.enqueue(broken_stream("half an answer", chunks=["half ", "an answer"]))
+    received = []
+    with pytest.raises(openai.APIError) as caught:
+        for chunk in sdk.chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": "x"}], stream=True
+        ):
+            if chunk.choices and chunk.choices[0].delta.content:
+                received.append(chunk.choices[0].delta.content)
+    assert "".join(received) == "half an answer"
+    assert "sk-" not in str(caught.value)
+    answer = Message.objects.get(conversation__owner=user, role="assistant")
+    assert (answer.status, answer.content, answer.error_code) == (
+        "failed",
+        "half an answer",
+        "upstream_unavailable",
+    )
+    assert UsageRecord.objects.get(user=user).estimated_tokens > 0
