@@ -284,3 +284,23 @@ def test_a_stream_that_breaks_upstream_ends_with_an_error_event(sdk, token, upst
         "upstream_unavailable",
     )
     assert UsageRecord.objects.get(user=user).estimated_tokens > 0
+
+
+def test_a_second_call_into_a_busy_conversation_is_a_conflict(sdk, token, upstream):
+    import threading
+
+    upstream.enqueue(reply("first"), reply("slow", delay=1.5))
+    messages = [{"role": "user", "content": "go"}]
+    first = sdk.chat.completions.with_raw_response.create(model="gpt-test", messages=messages)
+    header = {"X-Kaiwa-Conversation": first.headers["x-kaiwa-conversation"]}
+    slow = threading.Thread(
+        target=sdk.chat.completions.create,
+        kwargs={"model": "gpt-test", "messages": messages, "extra_headers": header},
+    )
+    slow.start()
+    upstream.wait_for_requests(2)
+    with pytest.raises(openai.ConflictError) as caught:
+        sdk.chat.completions.create(model="gpt-test", messages=messages, extra_headers=header)
+    slow.join(10)
+    assert caught.value.body["code"] == "turn_in_progress"
+    assert len(upstream.chat_requests()) == 2
