@@ -64,3 +64,17 @@ ERRORS_BY_CODE: dict[str, type[LLMError]] = {
 def error_from_stored(code: str, text: str) -> LLMError:
     """Rebuild the error of a stored failed reply (an idempotent repeat answers the same)."""
     return ERRORS_BY_CODE.get(code, UpstreamError)(text or None)
+
+
+class ProviderRejected(LLMError):
+    """The provider refused the request as malformed (HTTP 400 or 422): a relayed call's
+    parameters, which the caller chose. The message is the provider's own (such refusals
+    name a parameter, never a key)."""
+
+    code = "invalid_request"
+    status = 400
+
+    def __init__(self, detail=None, *, status: int = 400, param: str | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.param = param

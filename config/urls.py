@@ -25,6 +25,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/", include(api_patterns)),
+    # The OpenAI-compatible routes (/v1/…, Azure's /openai/deployments/…): token only.
+    path("", include("assistant.openai_compat.urls")),
     path("", include("usage.urls")),
     path("", include("conversations.urls")),
 ]

@@ -83,11 +83,20 @@ class MessageStatusFilter(admin.SimpleListFilter):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ["title_or_id", "owner", "model", "message_count", "total_tokens", "updated_at"]
+    list_display = [
+        "title_or_id",
+        "owner",
+        "source",
+        "model",
+        "message_count",
+        "total_tokens",
+        "updated_at",
+    ]
     list_select_related = ["owner"]
     list_filter = [
         ("owner", admin.RelatedOnlyFieldListFilter),
         "created_at",
+        "source",
         MessageStatusFilter,
         "model",
     ]

@@ -28,6 +28,12 @@ class OwnedQuerySet(models.QuerySet):
 class Conversation(models.Model):
     """One chat thread of one user, with its model parameters."""
 
+    class Source(models.TextChoices):
+        WEB = "web", _("web")
+        API = "api", _("API")
+        # Calls to the OpenAI-compatible routes (/v1/chat/completions, Azure's shape).
+        V1 = "v1", _("OpenAI-compatible API")
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
@@ -37,6 +43,9 @@ class Conversation(models.Model):
     model = models.CharField(_("model"), max_length=100, blank=True)
     temperature = models.FloatField(_("temperature"), null=True, blank=True)
     max_tokens = models.PositiveIntegerField(_("max tokens"), null=True, blank=True)
+    source = models.CharField(
+        _("source"), max_length=8, choices=Source.choices, default=Source.WEB, db_index=True
+    )
     # The client_id of the send that started it (POST /api/chat/ without a conversation): a
     # retry finds this conversation and its first turn instead of starting another.
     client_id = models.UUIDField(null=True, blank=True, editable=False)

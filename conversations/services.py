@@ -34,10 +34,11 @@ def conversation_create(
     temperature: float | None = None,
     max_tokens: int | None = None,
     client_id: uuid.UUID | None = None,
+    source: str = Conversation.Source.WEB,
 ) -> Conversation:
-    """Create a conversation; the system prompt defaults to LLM_SYSTEM_PROMPT, the model
-    ("" = the default) must be one of LLM_MODELS, the rest follow conversations.validation
-    (InvalidInput otherwise).
+    """Create a conversation (`source`: where it was started); the system prompt defaults
+    to LLM_SYSTEM_PROMPT, the model ("" = the default) must be one of LLM_MODELS, the rest
+    follow conversations.validation (InvalidInput otherwise).
 
     A `client_id` the owner already used for another conversation raises IntegrityError.
     """
@@ -55,6 +56,7 @@ def conversation_create(
         model=model,
         temperature=temperature,
         max_tokens=max_tokens,
+        source=source,
     )
 
 

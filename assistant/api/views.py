@@ -24,7 +24,12 @@ from assistant.turn_runner.tasks import run_turn_and_wait
 from assistant.turn_runner.waiting import reply_end
 from assistant.turns import Turn, turn_start, turn_stop
 from conversations.api.serializers import MessageOutputSerializer
-from conversations.api.views import TREE_PARAMETER, MessageListView, validated_input
+from conversations.api.views import (
+    TREE_PARAMETER,
+    MessageListView,
+    request_source,
+    validated_input,
+)
 from conversations.models import Conversation, Message
 
 
@@ -98,7 +103,7 @@ def start_chat_turn(request, data: dict) -> Turn:
     conversation = None
     if data.get("conversation_id"):
         conversation = owned_conversation(request, data["conversation_id"])
-    return turn_start(
+    turn = turn_start(
         user=request.user,
         content=data["message"],
         conversation=conversation,
@@ -108,6 +113,11 @@ def start_chat_turn(request, data: dict) -> Turn:
         max_tokens=data.get("max_tokens"),
         model=data.get("model"),
     )
+    source = request_source(request)
+    if conversation is None and turn.created and source != Conversation.Source.WEB:
+        Conversation.objects.filter(pk=turn.conversation.pk).update(source=source)
+        turn.conversation.source = source
+    return turn
 
 
 def start_send_turn(request, conversation_id) -> Turn:

@@ -149,6 +149,17 @@ class LLMBackend:
         """One model round without streaming."""
         raise NotImplementedError
 
+    def relay_stream(self, *, body: dict[str, Any]) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Pass a client's Chat Completions request body (with `stream: true`) to the
+        provider as it is; yield each streamed chunk as (the text it came as, its dict).
+        LLMError on failure; closing the iterator closes the upstream request."""
+        raise NotImplementedError
+
+    async def relay_complete(self, *, body: dict[str, Any]) -> dict[str, Any]:
+        """Pass a client's Chat Completions request body (no streaming) to the provider;
+        the completion object as the provider answered it."""
+        raise NotImplementedError
+
     async def generate_image(self, *, prompt: str, size: str) -> GeneratedImageData:
         """Generate one image."""
         from assistant.errors import LLMNotConfigured

@@ -30,6 +30,11 @@ class ChunkStream:
         self._response = response
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        async for _data, chunk in self.pairs():
+            yield chunk
+
+    async def pairs(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Each chunk with the text it was sent as, for relays that pass it on unchanged."""
         request = self._response.request
         events = self._events()
         try:
@@ -55,7 +60,7 @@ class ChunkStream:
                         message = "An error occurred during streaming"
                     raise openai.APIError(message=message, request=request, body=error)
                 if isinstance(chunk, dict):
-                    yield chunk
+                    yield data, chunk
         except httpx2.TimeoutException as exc:
             raise openai.APITimeoutError(request=request) from exc
         except (httpx2.RequestError, ssl.SSLError, anyio.EndOfStream) as exc:

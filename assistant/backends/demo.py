@@ -162,6 +162,58 @@ class DemoBackend(LLMBackend):
             log.usage, log.reply = answer.usage, answer.content
         return answer
 
+    # -- relaying (the OpenAI-compatible routes): the same answers as OpenAI's chunks --
+
+    async def relay_stream(
+        self, *, body: dict[str, Any]
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        messages, options = _relay_call(body)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+        def chunk(choices: list[dict[str, Any]], **extra: Any) -> tuple[str, dict[str, Any]]:
+            data = {
+                "id": "chatcmpl-demo",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": DEMO_MODEL,
+                "choices": choices,
+                **extra,
+            }
+            return json.dumps(data), data
+
+        def choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+            return {"index": 0, "delta": delta, "finish_reason": finish_reason}
+
+        yield chunk([choice({"role": "assistant", "content": ""})])
+        async for event in self.stream_chat(messages=messages, options=options):
+            if isinstance(event, TextDelta):
+                yield chunk([choice({"content": event.text})])
+            elif isinstance(event, ToolCallsRequested):
+                calls = [
+                    {"index": index, **call.as_message_part()}
+                    for index, call in enumerate(event.calls)
+                ]
+                yield chunk([choice({"tool_calls": calls})])
+            elif isinstance(event, StreamEnd):
+                yield chunk([choice({}, event.finish_reason)])
+                if include_usage:
+                    yield chunk([], usage=_usage_object(event.usage))
+
+    async def relay_complete(self, *, body: dict[str, Any]) -> dict[str, Any]:
+        messages, options = _relay_call(body)
+        answer = await self.complete_chat(messages=messages, options=options)
+        message: dict[str, Any] = {"role": "assistant", "content": answer.content or None}
+        if answer.tool_calls:
+            message["tool_calls"] = [call.as_message_part() for call in answer.tool_calls]
+        return {
+            "id": "chatcmpl-demo",
+            "object": "chat.completion",
+            "created": 0,
+            "model": DEMO_MODEL,
+            "choices": [{"index": 0, "message": message, "finish_reason": answer.finish_reason}],
+            "usage": _usage_object(answer.usage),
+        }
+
     async def generate_image(self, *, prompt: str, size: str) -> GeneratedImageData:
         """A small deterministic PNG whose colours derive from the prompt."""
         with CallLog(
@@ -402,3 +454,23 @@ def demo_png(prompt: str, size: int = 64) -> bytes:
         + chunk(b"IDAT", zlib.compress(bytes(rows), 9))
         + chunk(b"IEND", b"")
     )
+
+
+def _relay_call(body: dict[str, Any]) -> tuple[list[ChatMessage], ChatOptions]:
+    """The messages and options of a relayed request body, as the demo answers them."""
+    return list(body.get("messages") or []), ChatOptions(
+        model=body.get("model"),
+        temperature=body.get("temperature"),
+        tools=body.get("tools"),
+        tool_choice=body.get("tool_choice"),
+    )
+
+
+def _usage_object(usage: Usage | None) -> dict[str, int]:
+    prompt = usage.prompt_tokens if usage else 0
+    completion = usage.completion_tokens if usage else 0
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }

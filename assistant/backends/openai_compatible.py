@@ -49,6 +49,7 @@ from assistant.backends.http_clients import HTTP_CLIENTS, make_http_client
 from assistant.errors import (
     ContentFiltered,
     LLMError,
+    ProviderRejected,
     UpstreamError,
     UpstreamRateLimited,
     UpstreamTimeout,
@@ -298,6 +299,55 @@ class OpenAICompatibleBackend(LLMBackend):
                 model=log.model,
                 retries=log.retries,
             )
+
+    # -- relaying a client's request (the OpenAI-compatible routes) --------------------
+
+    async def relay_stream(
+        self, *, body: dict[str, Any]
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """The provider's chunks of `body` as they come: parsed once with `json.loads`,
+        never through the SDK's models; the SDK still makes the request (auth, Azure's
+        URLs, retries before the first byte)."""
+        completions = self._client("chat").chat.completions
+        try:
+            raw = await completions.with_raw_response.create(**body)
+        except openai.OpenAIError as exc:
+            raise self._relay_error(exc) from _cause(exc)
+        stream = ChunkStream(raw.http_response)
+        try:
+            async for pair in stream.pairs():
+                yield pair
+        except openai.OpenAIError as exc:
+            raise self._relay_error(exc) from _cause(exc)
+        finally:
+            await stream.close()
+
+    async def relay_complete(self, *, body: dict[str, Any]) -> dict[str, Any]:
+        completions = self._client("chat").chat.completions
+        try:
+            raw = await completions.with_raw_response.create(**body)
+            completion = raw.http_response.json()
+        except openai.OpenAIError as exc:
+            raise self._relay_error(exc) from _cause(exc)
+        except ValueError:
+            raise UpstreamError(
+                "The language model provider answered something not JSON."
+            ) from None
+        if not isinstance(completion, dict):
+            raise UpstreamError("The language model provider returned no answer.")
+        return completion
+
+    def _relay_error(self, exc: openai.OpenAIError) -> LLMError:
+        """As `_map_error`, except that the provider's refusal of the caller's parameters
+        (400, 422) goes back to the caller with the provider's message."""
+        if isinstance(
+            exc, openai.BadRequestError | openai.UnprocessableEntityError
+        ) and not _is_content_filter(exc):
+            body = exc.body if isinstance(exc.body, dict) else {}
+            param = body.get("param") if isinstance(body.get("param"), str) else None
+            message = body.get("message") if isinstance(body.get("message"), str) else None
+            return ProviderRejected(message, status=exc.status_code, param=param)
+        return self._map_error(exc, "chat")
 
     # -- images ----------------------------------------------------------------------
 

@@ -98,6 +98,7 @@ class ConversationOutputSerializer(serializers.ModelSerializer):
             "model",
             "temperature",
             "max_tokens",
+            "source",
             "busy",
             "active_leaf_id",
             "created_at",

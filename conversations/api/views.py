@@ -36,10 +36,23 @@ class ConversationViewSet(viewsets.GenericViewSet):
 
     def get_queryset(self):
         search = self.request.query_params.get("search", "") if self.action == "list" else ""
-        return selectors.conversation_list(user=self.request.user, search=search)
+        conversations = selectors.conversation_list(user=self.request.user, search=search)
+        source = self.request.query_params.get("source", "") if self.action == "list" else ""
+        if source:
+            conversations = conversations.filter(source=source)
+        return conversations
 
     @extend_schema(
-        parameters=[OpenApiParameter("search", str, description="Text in titles or messages")]
+        parameters=[
+            OpenApiParameter("search", str, description="Text in titles or messages"),
+            OpenApiParameter(
+                "source",
+                str,
+                enum=[choice.value for choice in Conversation.Source],
+                description="Only conversations started here (web), by the REST API (api) "
+                "or by the OpenAI-compatible routes (v1)",
+            ),
+        ]
     )
     def list(self, request):
         page = self.paginate_queryset(self.get_queryset())
@@ -50,7 +63,9 @@ class ConversationViewSet(viewsets.GenericViewSet):
     )
     def create(self, request):
         data = validated_input(ConversationInputSerializer, request.data)
-        conversation = services.conversation_create(owner=request.user, **data)
+        conversation = services.conversation_create(
+            owner=request.user, source=request_source(request), **data
+        )
         return Response(
             ConversationOutputSerializer(conversation).data, status=status.HTTP_201_CREATED
         )
@@ -246,3 +261,10 @@ def validated_input(serializer_class, data, *, partial: bool = False) -> dict:
     serializer = serializer_class(data=data, partial=partial)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+def request_source(request) -> str:
+    """`api` for a request authenticated by an API token, `web` for a browser session."""
+    if request.auth is not None:
+        return Conversation.Source.API
+    return Conversation.Source.WEB

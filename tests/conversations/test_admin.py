@@ -66,3 +66,13 @@ def test_token_admin_never_shows_the_token(staff_client, user):
     assert "column-digest" not in page
     detail = staff_client.get(f"/admin/accounts/apitoken/{token.pk}/change/").content.decode()
     assert plaintext not in detail and 'name="digest"' not in detail
+
+
+def test_changelist_filters_by_source(staff_client):
+    ConversationFactory(title="typed in the browser")
+    ConversationFactory(title="sent by an OpenAI client", source="v1")
+    response = staff_client.get("/admin/conversations/conversation/?source__exact=v1")
+    assert response.status_code == 200
+    listed = [str(c) for c in response.context["cl"].result_list]
+    assert listed == ["sent by an OpenAI client"]
+    assert "source__exact=v1" in response.text  # offered as a filter

@@ -813,6 +813,8 @@ class FakeOpenAIServer:
         self._chat_queue: collections.deque[ResponseLike] = collections.deque()
         self._image_queue: collections.deque[ResponseLike] = collections.deque()
         self._requests: list[RecordedRequest] = []
+        # Chat requests whose client went away before the response was complete.
+        self._abandoned: list[RecordedRequest] = []
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._completion_counter = 0
         self._request_id_counter = 0
@@ -959,6 +961,7 @@ class FakeOpenAIServer:
             self._chat_queue.clear()
             self._image_queue.clear()
             self._requests.clear()
+            self._abandoned.clear()
 
     def add_route(self, method: str, path: str, handler: Handler) -> None:
         """Serve an extra route. ``path`` may contain ``{name}`` segments, available to the
@@ -1047,6 +1050,15 @@ class FakeOpenAIServer:
                     f"expected {count} requests, got {len(matching())} after {timeout}s"
                 )
             return matching()
+
+    def wait_for_abandoned(self, count: int = 1, *, timeout: float = 5.0) -> list[RecordedRequest]:
+        """Block until the clients of ``count`` requests closed them before their end."""
+        with self._recorded_cond:
+            if not self._recorded_cond.wait_for(lambda: len(self._abandoned) >= count, timeout):
+                raise AssertionError(
+                    f"expected {count} abandoned requests, got {len(self._abandoned)}"
+                )
+            return list(self._abandoned)
 
     @property
     def last_chat_request(self) -> RecordedRequest:
@@ -1156,7 +1168,15 @@ class FakeOpenAIServer:
             item = item(recorded)
         if item is None:
             item = self._default_response(recorded)
-        return await item.render(ctx)
+        try:
+            return await item.render(ctx)
+        except (ConnectionResetError, asyncio.CancelledError):
+            # A write to a closed connection, or aiohttp cancelling the handler: the
+            # client closed the request midway.
+            with self._recorded_cond:
+                self._abandoned.append(recorded)
+                self._recorded_cond.notify_all()
+            raise
 
     def _default_response(self, recorded: RecordedRequest) -> FakeResponse:
         if recorded.kind == "image":
