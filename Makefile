@@ -28,8 +28,16 @@ run: migrate
 	$(PY) manage.py compilemessages --ignore=.venv >/dev/null 2>&1 || true
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
+# The `openai` npm package for the Node client test (pinned by its package-lock.json); without
+# npm that one test is skipped.
+NODE_DEPS := tests/v1/node/node_modules/.installed
+$(NODE_DEPS): tests/v1/node/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/v1/node --no-audit --no-fund >/dev/null && touch $@; \
+	else echo "npm not found: tests/v1/test_node_client.py will be skipped"; fi
+
 ## Set up and run the whole test suite (set DATABASE_URL / REDIS_URL to run it on PostgreSQL + Redis).
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(NODE_DEPS)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
