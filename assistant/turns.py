@@ -11,7 +11,7 @@ from django.db.models import Count, Sum
 from django.db.models.functions import Length
 
 from assistant.context import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
-from assistant.limits import quota_check, quota_reserve
+from assistant.limits import quota_reserve
 from conversations.allowed_models import model_for_turn, require_allowed
 from conversations.errors import InvalidInput, TurnInProgress
 from conversations.models import Conversation, Message
@@ -47,7 +47,7 @@ def turn_start(
     """
     validate_message_text(content)
     require_allowed(model or "")
-    quota_check(user=user)
+    # The quota is checked once, by the reservation inside the start transaction.
     try:
         return _turn_start_after_recovery(
             user=user,

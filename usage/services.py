@@ -10,10 +10,11 @@ Callers that store something with the usage (a reply, a tool round, an image) ca
 inside their own transaction, so both are written or neither.
 """
 
+import functools
 from datetime import date
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -67,20 +68,46 @@ def usage_record(
 
 @transaction.atomic
 def usage_reserve(*, user: Any, message_id, tokens: int, limit: int) -> bool:
-    """Hold `tokens` of today for the turn of reply `message_id`; False when over `limit`.
+    """Hold `tokens` of today for the turn of reply `message_id`; False when over the limit.
 
-    The day's row is locked (SELECT ... FOR UPDATE; on SQLite the IMMEDIATE transaction
-    holds the database's write lock) while charged + reserved is compared with the limit
-    and the reservation is added, so concurrent starts see each other's reservations.
-    `limit` 0 means unlimited (the tokens are still reserved, for the day's picture).
+    The limit is the user's own (accounts.UserQuota) when staff set one, else `limit`; 0
+    means unlimited (the tokens are still reserved, for the day's picture).
+
+    One upsert reads the limit, compares charged + reserved with it and adds the
+    reservation: PostgreSQL locks the day's row for the statement's conflict update (a
+    concurrent start waits, then sees the committed reservation), and on SQLite the
+    IMMEDIATE transaction holds the database's write lock. So concurrent starts see each
+    other's reservations, and a first start of the day creates the row in the same
+    statement. No row comes back when the limit is reached, and nothing is written.
     """
     day = usage_day()
-    row = _daily_row(user_id=user.pk, day=day).select_for_update().get()
-    if limit and row.tokens + row.reserved_tokens >= limit:
-        return False
-    DailyUsage.objects.filter(pk=row.pk).update(reserved_tokens=F("reserved_tokens") + tokens)
+    with connection.cursor() as cursor:
+        cursor.execute(_reserve_sql(), [user.pk, day, tokens, user.pk, limit])
+        if cursor.fetchone() is None:
+            return False
     TurnReservation.objects.create(message_id=message_id, user_id=user.pk, day=day, tokens=tokens)
     return True
+
+
+@functools.cache
+def _reserve_sql() -> str:
+    from accounts.models import UserQuota
+
+    daily = DailyUsage._meta.db_table
+    quota = UserQuota._meta.db_table
+    # The WHERE of DO UPDATE sees the row as it is now (after any concurrent start that
+    # committed first); the inserted row of a new day starts from zero and always fits. A
+    # limit of 0 is NULL after NULLIF, the comparison NULL, and COALESCE lets the start in.
+    # Only the models' own table names are formatted in; every value is a parameter.
+    return (
+        f"INSERT INTO {daily} (user_id, day, tokens, reserved_tokens, images) "  # noqa: S608
+        "VALUES (%s, %s, 0, %s, 0) "
+        "ON CONFLICT (user_id, day) DO UPDATE "
+        f"SET reserved_tokens = {daily}.reserved_tokens + excluded.reserved_tokens "
+        f"WHERE COALESCE({daily}.tokens + {daily}.reserved_tokens < NULLIF(COALESCE("
+        f"(SELECT daily_token_limit FROM {quota} WHERE user_id = %s), %s), 0), TRUE) "
+        "RETURNING id"
+    )
 
 
 @transaction.atomic
