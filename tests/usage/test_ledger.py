@@ -129,3 +129,16 @@ def test_a_reservation_follows_the_users_own_limit_and_a_refusal_writes_nothing(
     quota.delete()  # the default again
     assert not usage_reserve(user=user, message_id=uuid.uuid4(), tokens=300, limit=100)
     assert DailyUsage.objects.get(user=user).reserved_tokens == 900
+
+
+def test_concurrent_releases_give_a_reservation_back_once(user):
+    import uuid
+
+    reply_id = uuid.uuid4()
+    assert usage_reserve(user=user, message_id=reply_id, tokens=500, limit=0)
+    assert usage_reserve(user=user, message_id=uuid.uuid4(), tokens=200, limit=0)
+    released: list[int] = []
+
+    assert _in_threads(6, lambda i: released.append(usage_release(message_id=reply_id))) == []
+    assert sorted(released) == [0] * 5 + [500]
+    assert DailyUsage.objects.get(user=user).reserved_tokens == 200  # the other turn's share
