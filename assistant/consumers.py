@@ -35,6 +35,8 @@ CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 # Application close codes must be 4000-4999 (RFC 6455 reserves 1009 for the server stack).
 CLOSE_TOO_BIG = 4413
+# One encoder for every frame: json.dumps with options builds a new one per call.
+_to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 class ConversationConsumer(AsyncWebsocketConsumer):
@@ -220,7 +222,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         )
 
     async def _send_json(self, payload: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(payload, ensure_ascii=False, default=str))
+        await self.send(text_data=_to_json(payload))
 
 
 def _text(command: dict[str, Any], name: str) -> str:

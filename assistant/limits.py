@@ -71,11 +71,12 @@ def quota_reserve(*, user, reply_id, tokens: int) -> None:
 
     Called inside the turn's start transaction: the reservation is stored with the turn or
     not at all. Charged + reserved counts, so concurrent turns together overshoot the quota
-    by one turn's worth at most.
+    by one turn's worth at most. The user's own limit is read by the reservation's statement.
     """
-    limit = daily_token_limit(user)
-    if not usage_reserve(user=user, message_id=reply_id, tokens=tokens, limit=limit):
-        raise _token_quota_used_up(limit)
+    if not usage_reserve(
+        user=user, message_id=reply_id, tokens=tokens, limit=settings.DAILY_TOKEN_QUOTA
+    ):
+        raise _token_quota_used_up(daily_token_limit(user))
 
 
 def image_quota_take(*, user):

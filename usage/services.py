@@ -1,19 +1,20 @@
 """Writing the ledger: charging calls, reserving and settling turns, counting images.
 
-Rows are per user and day (timezone.localdate(), i.e. TIME_ZONE). Every writer first makes
-sure its row exists with an INSERT ... ON CONFLICT DO NOTHING (`bulk_create` with
-`ignore_conflicts`), then changes it with an UPDATE of F() expressions: two first calls of a
-day can neither fail on the unique constraint nor overwrite each other's counts, on SQLite
-and PostgreSQL alike, and no savepoint is needed inside a caller's transaction.
+Rows are per user and day (timezone.localdate(), i.e. TIME_ZONE). Charges and reservations
+are single upserts (INSERT ... ON CONFLICT DO UPDATE adding to the row's counts, on SQLite
+and PostgreSQL alike): two first calls of a day can neither fail on the unique constraint
+nor overwrite each other's counts. Inside a caller's transaction no savepoint is taken; an
+error rolls back the caller's whole transaction.
 
 Callers that store something with the usage (a reply, a tool round, an image) call these
 inside their own transaction, so both are written or neither.
 """
 
+import functools
 from datetime import date
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -32,7 +33,7 @@ def _daily_row(*, user_id, day: date):
     return DailyUsage.objects.filter(user_id=user_id, day=day)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def usage_record(
     *,
     user: Any,
@@ -52,57 +53,126 @@ def usage_record(
     day = day or usage_day()
     model = (model or "")[: UsageRecord._meta.get_field("model").max_length]
     tokens = prompt_tokens + completion_tokens
-    UsageRecord.objects.bulk_create(
-        [UsageRecord(user_id=user.pk, day=day, model=model, kind=kind)], ignore_conflicts=True
-    )
-    UsageRecord.objects.filter(user_id=user.pk, day=day, model=model, kind=kind).update(
-        prompt_tokens=F("prompt_tokens") + prompt_tokens,
-        completion_tokens=F("completion_tokens") + completion_tokens,
-        estimated_tokens=F("estimated_tokens") + (tokens if estimated else 0),
-        calls=F("calls") + calls,
-    )
-    if tokens:
-        _daily_row(user_id=user.pk, day=day).update(tokens=F("tokens") + tokens)
+    estimated_tokens = tokens if estimated else 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _record_sql(),
+            [
+                user.pk,
+                day,
+                model,
+                str(kind),
+                prompt_tokens,
+                completion_tokens,
+                estimated_tokens,
+                calls,
+            ],
+        )
+        if tokens:
+            cursor.execute(_charge_day_sql(), [user.pk, day, tokens])
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def usage_reserve(*, user: Any, message_id, tokens: int, limit: int) -> bool:
-    """Hold `tokens` of today for the turn of reply `message_id`; False when over `limit`.
+    """Hold `tokens` of today for the turn of reply `message_id`; False when over the limit.
 
-    The day's row is locked (SELECT ... FOR UPDATE; on SQLite the IMMEDIATE transaction
-    holds the database's write lock) while charged + reserved is compared with the limit
-    and the reservation is added, so concurrent starts see each other's reservations.
-    `limit` 0 means unlimited (the tokens are still reserved, for the day's picture).
+    The limit is the user's own (accounts.UserQuota) when staff set one, else `limit`; 0
+    means unlimited (the tokens are still reserved, for the day's picture).
+
+    One upsert reads the limit, compares charged + reserved with it and adds the
+    reservation: PostgreSQL locks the day's row for the statement's conflict update (a
+    concurrent start waits, then sees the committed reservation), and on SQLite the
+    IMMEDIATE transaction holds the database's write lock. So concurrent starts see each
+    other's reservations, and a first start of the day creates the row in the same
+    statement. No row comes back when the limit is reached, and nothing is written.
     """
     day = usage_day()
-    row = _daily_row(user_id=user.pk, day=day).select_for_update().get()
-    if limit and row.tokens + row.reserved_tokens >= limit:
-        return False
-    DailyUsage.objects.filter(pk=row.pk).update(reserved_tokens=F("reserved_tokens") + tokens)
+    with connection.cursor() as cursor:
+        cursor.execute(_reserve_sql(), [user.pk, day, tokens, user.pk, limit])
+        if cursor.fetchone() is None:
+            return False
     TurnReservation.objects.create(message_id=message_id, user_id=user.pk, day=day, tokens=tokens)
     return True
 
 
-@transaction.atomic
+@functools.cache
+def _reserve_sql() -> str:
+    from accounts.models import UserQuota
+
+    daily = DailyUsage._meta.db_table
+    quota = UserQuota._meta.db_table
+    # The WHERE of DO UPDATE sees the row as it is now (after any concurrent start that
+    # committed first); the inserted row of a new day starts from zero and always fits. A
+    # limit of 0 is NULL after NULLIF, the comparison NULL, and COALESCE lets the start in.
+    return (
+        f"INSERT INTO {daily} (user_id, day, tokens, reserved_tokens, images) "  # noqa: S608
+        "VALUES (%s, %s, 0, %s, 0) "
+        "ON CONFLICT (user_id, day) DO UPDATE "
+        f"SET reserved_tokens = {daily}.reserved_tokens + excluded.reserved_tokens "
+        f"WHERE COALESCE({daily}.tokens + {daily}.reserved_tokens < NULLIF(COALESCE("
+        f"(SELECT daily_token_limit FROM {quota} WHERE user_id = %s), %s), 0), TRUE) "
+        "RETURNING id"
+    )
+
+
+@transaction.atomic(savepoint=False)
 def usage_release(*, message_id) -> int:
     """Give back the reservation of reply `message_id` (to the day it was made on).
 
-    Idempotent: the reservation row is deleted by whoever releases first, and only that
-    caller takes the tokens off the day. Returns the tokens released (0 if none were held).
+    Idempotent: the reservation row is deleted by whoever releases first (the DELETE
+    returns it to that caller only), and only that caller takes the tokens off the day.
+    Returns the tokens released (0 if none were held).
     """
-    reservation = TurnReservation.objects.filter(message_id=message_id).first()
-    if reservation is None:
-        return 0
-    deleted, _ = TurnReservation.objects.filter(pk=reservation.pk).delete()
-    if not deleted:
-        return 0  # released meanwhile by someone else
-    DailyUsage.objects.filter(user_id=reservation.user_id, day=reservation.day).update(
-        reserved_tokens=Greatest(F("reserved_tokens") - reservation.tokens, 0)
+    message_id = _RESERVATION_REPLY.get_db_prep_value(message_id, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_release_sql(), [message_id])
+        released = cursor.fetchone()
+        if released is None:
+            return 0
+        user_id, day, tokens = released
+        DailyUsage.objects.filter(user_id=user_id, day=day).update(
+            reserved_tokens=Greatest(F("reserved_tokens") - tokens, 0)
+        )
+    return tokens
+
+
+_RESERVATION_REPLY = TurnReservation._meta.get_field("message_id")
+
+
+# The statements below format in only the models' own table names; every value is a parameter.
+
+
+@functools.cache
+def _record_sql() -> str:
+    table = UsageRecord._meta.db_table
+    return (
+        f"INSERT INTO {table} (user_id, day, model, kind, prompt_tokens, "  # noqa: S608
+        "completion_tokens, estimated_tokens, calls) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (user_id, day, model, kind) DO UPDATE SET "
+        f"prompt_tokens = {table}.prompt_tokens + excluded.prompt_tokens, "
+        f"completion_tokens = {table}.completion_tokens + excluded.completion_tokens, "
+        f"estimated_tokens = {table}.estimated_tokens + excluded.estimated_tokens, "
+        f"calls = {table}.calls + excluded.calls"
     )
-    return reservation.tokens
 
 
-@transaction.atomic
+@functools.cache
+def _charge_day_sql() -> str:
+    daily = DailyUsage._meta.db_table
+    return (
+        f"INSERT INTO {daily} (user_id, day, tokens, reserved_tokens, images) "  # noqa: S608
+        "VALUES (%s, %s, %s, 0, 0) "
+        f"ON CONFLICT (user_id, day) DO UPDATE SET tokens = {daily}.tokens + excluded.tokens"
+    )
+
+
+@functools.cache
+def _release_sql() -> str:
+    table = TurnReservation._meta.db_table
+    return f"DELETE FROM {table} WHERE message_id = %s RETURNING user_id, day, tokens"  # noqa: S608
+
+
+@transaction.atomic(savepoint=False)
 def image_take(*, user: Any, limit: int) -> date | None:
     """Count one image for today unless `limit` (0 = none) is reached; the day, or None.
 

@@ -1,14 +1,12 @@
 """Reading a reply's event log (written by live.publisher)."""
 
-import json
-
 from assistant.live.store import events_key, live_store
-from assistant.reply_events import Delta, ReplyEvent, from_log
+from assistant.reply_events import Delta, ReplyEvent
 
 
 async def logged_events(message_id) -> list[ReplyEvent]:
     """Everything published so far for this reply, in order (empty when unknown/expired)."""
-    return [from_log(json.loads(raw)) for raw in await live_store().read(events_key(message_id))]
+    return await live_store().read(events_key(message_id))
 
 
 def snapshot_of(events: list[ReplyEvent]) -> tuple[str, int]:

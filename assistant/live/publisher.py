@@ -1,7 +1,6 @@
 """Publishing a reply's events: number, log, broadcast."""
 
 import asyncio
-import json
 
 from channels.layers import get_channel_layer
 
@@ -44,18 +43,17 @@ class ReplyPublisher:
         async with self._lock:
             self.seq += 1
             event = event.numbered(self.seq)
-            entry = json.dumps(event.as_log(), ensure_ascii=False)
             if not self._shared:
-                await self._store.append(self._key, entry)
+                await self._store.append(self._key, event)
                 deliver(self.conversation_id, event)
             elif self._redis_channel is not None:
                 message = self._layer.serialize(broadcast_message(event))
                 await self._store.append_and_publish(
-                    self._key, entry, channel=self._redis_channel, message=message
+                    self._key, event, channel=self._redis_channel, message=message
                 )
                 deliver(self.conversation_id, event)
             else:
-                await self._store.append(self._key, entry)
+                await self._store.append(self._key, event)
                 deliver(self.conversation_id, event)
                 await self._layer.group_send(self._group, broadcast_message(event))
             return event

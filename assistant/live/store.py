@@ -7,10 +7,13 @@ behind ORM calls.
 """
 
 import asyncio
+import json
 import time
 import weakref
 
 from django.conf import settings
+
+from assistant.reply_events import ReplyEvent, from_log
 
 # How long a finished reply's event log stays available for replay (Last-Event-ID, late
 # joiners). After that, readers replay the stored message from the database instead.
@@ -29,22 +32,30 @@ def alive_key(message_id) -> str:
     return f"kaiwa:reply:{message_id}:alive"
 
 
+def _encoded(event: ReplyEvent) -> str:
+    return json.dumps(event.as_log(), ensure_ascii=False)
+
+
 class LocalStore:
-    """In-process logs and flags: enough for one process with the in-memory channel layer."""
+    """In-process logs and flags: enough for one process with the in-memory channel layer.
+
+    A log holds the event objects themselves: they are frozen, and no other process reads
+    them, so nothing is encoded or decoded per event.
+    """
 
     shared = False  # other processes cannot read it
 
     def __init__(self) -> None:
-        self._events: dict[str, list[str]] = {}
+        self._events: dict[str, list] = {}
         self._expires: dict[str, float] = {}
         self._next_purge = 0.0
 
-    async def append(self, key: str, payload: str) -> None:
+    async def append(self, key: str, event: ReplyEvent) -> None:
         self._purge()
-        self._events.setdefault(key, []).append(payload)
+        self._events.setdefault(key, []).append(event)
         self._expires[key] = time.monotonic() + EVENT_LOG_TTL_SECONDS
 
-    async def read(self, key: str) -> list[str]:
+    async def read(self, key: str) -> list[ReplyEvent]:
         self._purge()
         return list(self._events.get(key, ()))
 
@@ -88,24 +99,24 @@ class RedisStore:
             self._clients[loop] = client
         return client
 
-    async def append(self, key: str, payload: str) -> None:
+    async def append(self, key: str, event: ReplyEvent) -> None:
         async with self._client().pipeline(transaction=False) as pipe:
-            pipe.rpush(key, payload)
+            pipe.rpush(key, _encoded(event))
             pipe.expire(key, EVENT_LOG_TTL_SECONDS)
             await pipe.execute()
 
     async def append_and_publish(
-        self, key: str, payload: str, *, channel: str, message: bytes
+        self, key: str, event: ReplyEvent, *, channel: str, message: bytes
     ) -> None:
         """`append`, then PUBLISH `message` on `channel`: one round trip, in this order."""
         async with self._client().pipeline(transaction=False) as pipe:
-            pipe.rpush(key, payload)
+            pipe.rpush(key, _encoded(event))
             pipe.expire(key, EVENT_LOG_TTL_SECONDS)
             pipe.publish(channel, message)
             await pipe.execute()
 
-    async def read(self, key: str) -> list[str]:
-        return [raw.decode() for raw in await self._client().lrange(key, 0, -1)]
+    async def read(self, key: str) -> list[ReplyEvent]:
+        return [from_log(json.loads(raw)) for raw in await self._client().lrange(key, 0, -1)]
 
     async def set_flag(self, key: str) -> None:
         await self._client().set(key, "1", ex=EVENT_LOG_TTL_SECONDS)

@@ -108,3 +108,37 @@ def test_a_reservation_is_released_once_on_the_day_it_was_made(user, monkeypatch
 
     assert DailyUsage.objects.get(user=user, day=made_on).reserved_tokens == 0
     assert not TurnReservation.objects.exists()
+
+
+def test_a_reservation_follows_the_users_own_limit_and_a_refusal_writes_nothing(user):
+    import uuid
+
+    from accounts.models import UserQuota
+
+    quota = UserQuota.objects.create(user=user, daily_token_limit=500)
+    # The user's own limit wins over the default (here 0, unlimited).
+    assert usage_reserve(user=user, message_id=uuid.uuid4(), tokens=300, limit=0)
+    assert usage_reserve(user=user, message_id=uuid.uuid4(), tokens=300, limit=0)
+    assert not usage_reserve(user=user, message_id=uuid.uuid4(), tokens=300, limit=0)
+    assert DailyUsage.objects.get(user=user).reserved_tokens == 600
+    assert TurnReservation.objects.count() == 2
+
+    quota.daily_token_limit = 0  # unlimited for this user, whatever the default
+    quota.save()
+    assert usage_reserve(user=user, message_id=uuid.uuid4(), tokens=300, limit=100)
+    quota.delete()  # the default again
+    assert not usage_reserve(user=user, message_id=uuid.uuid4(), tokens=300, limit=100)
+    assert DailyUsage.objects.get(user=user).reserved_tokens == 900
+
+
+def test_concurrent_releases_give_a_reservation_back_once(user):
+    import uuid
+
+    reply_id = uuid.uuid4()
+    assert usage_reserve(user=user, message_id=reply_id, tokens=500, limit=0)
+    assert usage_reserve(user=user, message_id=uuid.uuid4(), tokens=200, limit=0)
+    released: list[int] = []
+
+    assert _in_threads(6, lambda i: released.append(usage_release(message_id=reply_id))) == []
+    assert sorted(released) == [0] * 5 + [500]
+    assert DailyUsage.objects.get(user=user).reserved_tokens == 200  # the other turn's share
