@@ -276,7 +276,7 @@ def _detail(config: dict) -> str:
         row(
             "flushes per turn, mean (max); streaming s",
             lambda lv: (
-                f"{_f(lv['db']['flushes_mean'])} ({lv['db']['flushes_max']}); "
+                f"{_f(lv['db']['flushes_mean'])} ({_f(lv['db']['flushes_max'], 0)}); "
                 f"{_f(lv['db']['streaming_seconds_mean'])}"
             ),
         ),
