@@ -1,11 +1,12 @@
 """Benchmark data through the Django ORM, run as a subprocess with the server's environment.
 
-    python -m bench.fixtures setup  --n N --tag TAG --out CLIENTS.json
+    python -m bench.fixtures setup  --n N --tag TAG --out CLIENTS.json [--api-tokens]
     python -m bench.fixtures verify --clients CLIENTS.json --expected-file TEXT --out RESULT.json
 
 `setup` makes N users (created once per database, reused), one new titled conversation per
 user, and a logged-in session per user (what `login()` stores; the cookie is sent on the
-WebSocket handshake, as tests/live_server.py's `session_cookie` does with the test client).
+WebSocket handshake, as tests/live_server.py's `session_cookie` does with the test client);
+with `--api-tokens`, also an API token per user, for the OpenAI-compatible route.
 `verify` reads back what Kaiwa stored for those conversations: every reply must be
 `complete` with exactly the streamed text, and every conversation free again.
 
@@ -36,7 +37,7 @@ def _close_db() -> None:
             close_pool()
 
 
-def setup(n: int, tag: str, prefix: str = "bench") -> list[dict]:
+def setup(n: int, tag: str, prefix: str = "bench", api_tokens: bool = False) -> list[dict]:
     _django()
     from importlib import import_module
 
@@ -49,6 +50,7 @@ def setup(n: int, tag: str, prefix: str = "bench") -> list[dict]:
     )
     from django.contrib.auth.hashers import make_password
 
+    from accounts.services import api_token_create
     from conversations.models import Conversation
 
     user_model = get_user_model()
@@ -81,12 +83,13 @@ def setup(n: int, tag: str, prefix: str = "bench") -> list[dict]:
         session[BACKEND_SESSION_KEY] = backend
         session[HASH_SESSION_KEY] = user.get_session_auth_hash()
         session.create()
-        clients.append(
-            {
-                "conversation_id": str(conversation.pk),
-                "cookie": f"{settings.SESSION_COOKIE_NAME}={session.session_key}",
-            }
-        )
+        client = {
+            "conversation_id": str(conversation.pk),
+            "cookie": f"{settings.SESSION_COOKIE_NAME}={session.session_key}",
+        }
+        if api_tokens:
+            _, client["token"] = api_token_create(user=user, name=f"bench {tag}")
+        clients.append(client)
     _close_db()
     return clients
 
@@ -127,13 +130,14 @@ def main(argv: list[str] | None = None) -> None:
     p_setup.add_argument("--tag", required=True)
     p_setup.add_argument("--prefix", default="bench", help="user names: PREFIX-0000…")
     p_setup.add_argument("--out", required=True)
+    p_setup.add_argument("--api-tokens", action="store_true", help="an API token per user")
     p_verify = sub.add_parser("verify")
     p_verify.add_argument("--clients", required=True)
     p_verify.add_argument("--expected-file", required=True)
     p_verify.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     if args.command == "setup":
-        result = setup(args.n, args.tag, args.prefix)
+        result = setup(args.n, args.tag, args.prefix, args.api_tokens)
     else:
         with open(args.clients, encoding="utf-8") as f:
             clients = json.load(f)

@@ -14,7 +14,10 @@ Two kinds of client, both on bench.wire's lean asyncio protocols:
 
 - ``kaiwa``: a WebSocket turn through Kaiwa (API.md section 5): send, then user_message,
   start, delta…, done.
-- ``direct``: the same upstream stream read straight from the fake upstream over SSE.
+- ``direct`` and ``v1``: one streamed ``POST /v1/chat/completions`` read as OpenAI's SSE
+  chunks — ``direct`` straight from the fake upstream, ``v1`` through Kaiwa's
+  OpenAI-compatible route (API.md section 7) with an API token. The same client code reads
+  both, so the difference between them is the relay's cost alone.
 
 Every wait is bounded: connecting, each frame, and each client as a whole.
 """
@@ -142,7 +145,10 @@ class KaiwaClient:
             r.error = "no done event"
 
 
-class DirectClient:
+class SSEClient:
+    """A streamed chat completion over SSE; `spec` names where (and any headers, such as
+    Kaiwa's `Authorization` and `X-Kaiwa-Conversation`)."""
+
     def __init__(self, spec: dict[str, Any], expected: str):
         self.spec = spec
         self.expected = expected
@@ -164,7 +170,13 @@ class DirectClient:
         r.sent = time.monotonic()
         try:
             self.stream = await asyncio.wait_for(
-                wire.sse_post(self.spec["host"], self.spec["port"], self.spec["path"], body),
+                wire.sse_post(
+                    self.spec["host"],
+                    self.spec["port"],
+                    self.spec["path"],
+                    body,
+                    self.spec.get("headers"),
+                ),
                 frame_timeout,
             )
         except (TimeoutError, OSError) as exc:
@@ -182,18 +194,17 @@ class DirectClient:
         status, events = self.stream.events()
         if status != 200:
             r.error = r.error or f"HTTP {status}"
-        parts: list[str] = []
-        for now, payload in events:
-            if payload == b"[DONE]":
-                r.done = now - r.sent
-                continue
-            for choice in json.loads(payload).get("choices") or ():
-                content = (choice.get("delta") or {}).get("content")
-                if content:
-                    if r.first is None:
-                        r.first = now - r.sent
-                    r.arrivals.append(now - r.sent)
-                    parts.append(content)
+        try:
+            chunks, done = wire.chunk_text(events) if status == 200 else ([], None)
+        except ValueError as exc:
+            chunks, done = [], None
+            r.error = r.error or f"malformed chunk: {exc}"
+        if done is not None:
+            r.done = done - r.sent
+        if chunks:
+            r.first = chunks[0][0] - r.sent
+        r.arrivals = [now - r.sent for now, _ in chunks]
+        parts = [content for _, content in chunks]
         if r.done is None and r.error is None:
             r.error = "stream ended without [DONE]"
         text = "".join(parts)
@@ -239,7 +250,7 @@ async def _read_go(timeout: float) -> float:  # noqa: ASYNC109
 
 async def main_async(spec: dict[str, Any]) -> dict[str, Any]:
     expected = spec["expected"]
-    cls = KaiwaClient if spec["mode"] == "kaiwa" else DirectClient
+    cls = KaiwaClient if spec["mode"] == "kaiwa" else SSEClient
     clients = [cls(c, expected) for c in spec["clients"]]
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 

@@ -1,5 +1,5 @@
-"""The relay benchmark: N concurrent WebSocket turns through Kaiwa against the same streams
-read directly from the upstream, in the same run.
+"""The relay benchmark: N concurrent WebSocket turns (or streamed /v1/chat/completions calls)
+through Kaiwa against the same streams read directly from the upstream, in the same run.
 
     python -m bench                       # 1 daphne process, SQLite + in-memory layer
     python -m bench --postgres --redis    # 1 process, PostgreSQL + Redis
@@ -8,6 +8,7 @@ read directly from the upstream, in the same run.
     python -m bench --n 50,200 --tokens 100 --interval-ms 20 --ramp-ms 1000
     python -m bench --no-pin              # let the kernel move daphne's threads between cores
     python -m bench --targets             # Kaiwa and the floor in pairs: the relay's targets
+    python -m bench --route v1            # the OpenAI-compatible route instead of the WebSocket
 
 For each load level N: a fresh set of users, conversations and sessions; N direct clients
 read the fake upstream's stream (the baseline); then fresh daphne processes are started and
@@ -48,6 +49,9 @@ from bench.server import ROOT, TURN_TABLES, Daphne, Stack
 from bench.upstream import expected_text
 
 RESULTS = ROOT / "bench" / "results"
+ROUTES = ("ws", "v1")
+# The load generator's client kind for each route (bench/load.py).
+ROUTE_MODE = {"ws": "kaiwa", "v1": "v1"}
 WARMUP_TURNS = 2  # per server process
 # What a failed measurement raises: the run keeps the others and says what failed.
 FAILED = (RuntimeError, OSError, subprocess.SubprocessError)
@@ -56,6 +60,14 @@ FAILED = (RuntimeError, OSError, subprocess.SubprocessError)
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__.split("\n\n")[0].replace("\n", " ")
+    )
+    p.add_argument(
+        "--route",
+        choices=ROUTES,
+        default="ws",
+        help="what the Kaiwa clients use: ws = WebSocket turns (API.md 5), v1 = streamed "
+        "POST /v1/chat/completions with an API token (API.md 7), read by the same SSE "
+        "client as the direct baseline (default %(default)s)",
     )
     p.add_argument(
         "--n",
@@ -182,6 +194,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                 ("--processes", args.processes != 1),
                 ("--no-pin", not args.pin),
                 ("--py-spy", args.py_spy),
+                ("--route v1", args.route != "ws"),
             )
             if on
         ]
@@ -189,6 +202,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
             p.error(f"--targets measures 1 pinned process on SQLite; drop {', '.join(clashing)}")
         if args.pairs < 1:
             p.error("--pairs must be at least 1")
+    if args.floor and args.route != "ws":
+        p.error("the floor serves the WebSocket route only; drop --floor or --route v1")
     if args.n is None:
         args.n = ",".join(map(str, targets.TARGET_NS)) if args.targets else "50,200,500"
     args.ns = [int(x) for x in args.n.split(",") if x.strip()]
@@ -370,7 +385,7 @@ def _run_load(
 
 
 def _fixtures(
-    env: dict[str, str], n: int, tag: str, workdir: Path, prefix: str = "bench"
+    env: dict[str, str], n: int, tag: str, workdir: Path, prefix: str = "bench", route: str = "ws"
 ) -> list[dict]:
     out = workdir / f"clients-{tag}.json"
     subprocess.run(
@@ -387,6 +402,7 @@ def _fixtures(
             prefix,
             "--out",
             str(out),
+            *(["--api-tokens"] if route == "v1" else []),
         ],
         cwd=ROOT,
         env=env,
@@ -455,6 +471,43 @@ def _kaiwa_specs(clients: list[dict], servers: list[Daphne], offsets: list[float
     return specs
 
 
+def _v1_specs(clients: list[dict], servers: list[Daphne], offsets: list[float]) -> list[dict]:
+    """As _kaiwa_specs, for streamed chat completions: each call appends to the client's own
+    conversation (X-Kaiwa-Conversation), so the stored replies are checked as the turns'."""
+    return [
+        {
+            "index": i,
+            "server": i % len(servers),
+            "offset": offsets[i],
+            "host": "127.0.0.1",
+            "port": servers[i % len(servers)].port,
+            "path": "/v1/chat/completions",
+            "headers": {
+                "Authorization": f"Bearer {c['token']}",
+                "X-Kaiwa-Conversation": c["conversation_id"],
+            },
+        }
+        for i, c in enumerate(clients)
+    ]
+
+
+def _route_specs(route: str, clients, servers, offsets) -> list[dict]:
+    return (_v1_specs if route == "v1" else _kaiwa_specs)(clients, servers, offsets)
+
+
+def _wait_for_stored(
+    env: dict[str, str], clients_file: Path, expected: str, workdir: Path, n: int, timeout: float
+) -> dict:
+    """The /v1 route logs no `turn_finished`: wait until every reply is stored, ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        verify = _verify(env, clients_file, expected, workdir)
+        ended = verify["replies"] - verify["reply_statuses"].get("streaming", 0)
+        if ended >= n or time.monotonic() > deadline:
+            return verify
+        time.sleep(0.5)
+
+
 def _settled_writes(stack: Stack, before: dict | None, rows: int, timeout: float = 20):
     """PostgreSQL's table counters once the warm-up's `rows` writes show in them.
 
@@ -518,9 +571,11 @@ def measure_level(
     timeout = args.ramp_ms / 1000 + (args.timeout or max(120.0, 30 * stream_seconds))
     offsets = [i * args.ramp_ms / 1000 / n for i in range(n)]
     print(f"  N={n}: fixtures", flush=True)
-    clients = _fixtures(env, n, run_id, workdir)
+    route = args.route
+    mode = ROUTE_MODE[route]
+    clients = _fixtures(env, n, run_id, workdir, route=route)
     warm_clients = _fixtures(
-        env, WARMUP_TURNS * stack.processes, f"warm-{run_id}", workdir, prefix="warm"
+        env, WARMUP_TURNS * stack.processes, f"warm-{run_id}", workdir, prefix="warm", route=route
     )
 
     # The baseline: the same streams straight from the upstream.
@@ -560,8 +615,10 @@ def measure_level(
         print(f"  N={n}: warm-up ({len(warm_clients)} turns)", flush=True)
         warm_before = stack.table_writes()
         warm = _run_load(
-            "kaiwa",
-            _kaiwa_specs(warm_clients, servers, [0.05 * i for i in range(len(warm_clients))]),
+            mode,
+            _route_specs(
+                route, warm_clients, servers, [0.05 * i for i in range(len(warm_clients))]
+            ),
             expected,
             args,
             workdir,
@@ -573,7 +630,18 @@ def measure_level(
         failed = [c["error"] for c in warm["clients"] if c["error"]]
         if failed:
             raise RuntimeError(f"warm-up turns failed: {failed[:3]}")
-        warm_records = _wait_for_turns(servers, len(warm_clients), timeout=30)
+        if route == "v1":
+            _wait_for_stored(
+                env,
+                workdir / f"clients-warm-{run_id}.json",
+                expected,
+                workdir,
+                len(warm_clients),
+                timeout=30,
+            )
+            warm_records = []
+        else:
+            warm_records = _wait_for_turns(servers, len(warm_clients), timeout=30)
         log_offsets = [s.log_size() for s in servers]
         warm_rows = sum(
             metrics.FIXED_STATEMENTS + int(r.get("db_flushes", 0))
@@ -582,8 +650,8 @@ def measure_level(
         )
         writes_before = _settled_writes(stack, warm_before, warm_rows)
         idle_rss = [memory_kib(s.pid)[0] for s in servers]
-        print(f"  N={n}: kaiwa ({len(servers)} process(es))", flush=True)
-        kaiwa_specs = _kaiwa_specs(clients, servers, offsets)
+        print(f"  N={n}: kaiwa, route {route} ({len(servers)} process(es))", flush=True)
+        kaiwa_specs = _route_specs(route, clients, servers, offsets)
         window = CpuWindow(
             groups={"daphne": [s.pid for s in servers], "upstream": [upstream.proc.pid]},
             dynamic=dynamic,
@@ -599,7 +667,7 @@ def measure_level(
             time.sleep(1)  # let py-spy attach before the load starts
         sampler = RssSampler([s.pid for s in servers])
         sampler.start()
-        kaiwa = _run_load("kaiwa", kaiwa_specs, expected, args, workdir, window, timeout)
+        kaiwa = _run_load(mode, kaiwa_specs, expected, args, workdir, window, timeout)
         peak_total = sampler.finish()
         for spy in spies:
             spy.send_signal(signal.SIGINT)
@@ -607,7 +675,12 @@ def measure_level(
                 spy.wait(30)
             except subprocess.TimeoutExpired:
                 spy.kill()
-        _wait_for_turns(servers, n, timeout=30, since=log_offsets)
+        if route == "v1":
+            _wait_for_stored(
+                env, workdir / f"clients-{run_id}.json", expected, workdir, n, timeout=30
+            )
+        else:
+            _wait_for_turns(servers, n, timeout=30, since=log_offsets)
         hwm = [memory_kib(s.pid)[1] for s in servers]
     finally:
         for s in servers:
@@ -796,6 +869,7 @@ def main(argv: list[str] | None = None) -> int:
             "label": args.label,
             "quiet_cores": args.quiet_cores,
             "pinned": args.pin,
+            "route": args.route,
         },
         "configs": configs,
         "failures": failures,

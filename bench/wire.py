@@ -54,7 +54,7 @@ class _Timed(asyncio.Protocol):
             self.transport.close()
 
 
-# --- SSE over HTTP/1.1 (the direct baseline) --------------------------------------------
+# --- SSE over HTTP/1.1 (the direct baseline and Kaiwa's /v1 route) ---------------------
 
 
 class SSEStream(_Timed):
@@ -114,13 +114,35 @@ class SSEStream(_Timed):
         return status, events
 
 
-async def sse_post(host: str, port: int, path: str, body: dict[str, Any]) -> SSEStream:
+def chunk_text(events: list[tuple[float, bytes]]) -> tuple[list[tuple[float, str]], float | None]:
+    """OpenAI `chat.completion.chunk` SSE events to ([(arrival, content)], arrival of [DONE]).
+
+    Only non-empty `delta.content` counts as a token: the role chunk, the finish chunk and
+    the usage chunk (empty `choices`) carry none.
+    """
+    parts: list[tuple[float, str]] = []
+    done = None
+    for now, payload in events:
+        if payload == b"[DONE]":
+            done = now
+            continue
+        for choice in json.loads(payload).get("choices") or ():
+            content = (choice.get("delta") or {}).get("content")
+            if content:
+                parts.append((now, content))
+    return parts, done
+
+
+async def sse_post(
+    host: str, port: int, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> SSEStream:
     loop = asyncio.get_running_loop()
     _, proto = await loop.create_connection(SSEStream, host, port)
     payload = json.dumps(body).encode()
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     proto.transport.write(
         f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-        f"Accept: text/event-stream\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
+        f"Accept: text/event-stream\r\n{extra}Content-Length: {len(payload)}\r\n\r\n".encode()
         + payload
     )
     return proto
