@@ -489,6 +489,16 @@ CORS_ALLOW_HEADERS = (
     "api-key",  # the Azure-shaped route's key header
     "last-event-id",  # resuming an SSE stream
     "x-kaiwa-conversation",
+    # What the official `openai` npm package sends from a browser (dangerouslyAllowBrowser):
+    # without them its preflight to /v1 is refused.
+    "x-stainless-arch",
+    "x-stainless-lang",
+    "x-stainless-os",
+    "x-stainless-package-version",
+    "x-stainless-retry-count",
+    "x-stainless-runtime",
+    "x-stainless-runtime-version",
+    "x-stainless-timeout",
 )
 CORS_EXPOSE_HEADERS = ("Retry-After", "X-Kaiwa-Conversation")
 

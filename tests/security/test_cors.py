@@ -205,3 +205,18 @@ def test_manage_py_check_fails_on_a_malformed_origin_from_the_environment():
     assert result.returncode != 0
     assert "accounts.E003" in result.stderr
     assert "CORS_ALLOWED_ORIGINS holds 'app.example.com/'" in result.stderr
+
+
+def test_the_openai_npm_packages_browser_headers_are_allowed_on_v1():
+    """The official `openai` npm package sends its x-stainless-* headers from a browser too;
+    the list is the one the pinned package (tests/v1/node) sends."""
+    sent = (
+        "authorization,content-type,x-stainless-arch,x-stainless-lang,x-stainless-os,"
+        "x-stainless-package-version,x-stainless-retry-count,x-stainless-runtime,"
+        "x-stainless-runtime-version,x-stainless-timeout"
+    )
+    response = _preflight("/v1/chat/completions", ALLOWED, sent)
+    allowed = {
+        h.strip() for h in _cors_headers(response)["access-control-allow-headers"].split(",")
+    }
+    assert set(sent.split(",")) <= allowed
