@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import transaction
 
 from conversations.allowed_models import require_allowed
-from conversations.errors import InvalidInput, TurnInProgress
+from conversations.errors import InvalidInput, NotFound, TurnInProgress
 from conversations.models import Conversation, Message, SavedNote
 from conversations.tree import MessageTree
 from conversations.validation import (
@@ -111,6 +111,9 @@ def message_select(*, message: Message) -> Conversation:
         raise InvalidInput("Only a user message or a reply can be selected.")
     conversation = message.conversation
     _refuse_if_busy(conversation)
+    # Under the row lock: a clear that ran since the message was read took it with it.
+    if not Message.objects.filter(pk=message.pk).exists():
+        raise NotFound()
     leaf = MessageTree.of(conversation.pk).newest_leaf_under(message.pk)
     Conversation.objects.filter(pk=conversation.pk).update(active_leaf_id=leaf)
     conversation.active_leaf_id = leaf
@@ -118,13 +121,17 @@ def message_select(*, message: Message) -> Conversation:
 
 
 def _refuse_if_busy(conversation: Conversation) -> None:
-    # Re-read under the row lock: the in-memory instance may predate a turn's start.
-    busy = (
+    """Lock the conversation's row for the rest of the transaction, then refuse if a turn
+    runs. The lock is taken whether or not it is busy: a turn start waits for it, so neither
+    can slip in between the check and the caller's writes (PostgreSQL; SQLite's IMMEDIATE
+    transactions serialise all writes anyway)."""
+    active_turn_id = (
         Conversation.objects.select_for_update()
-        .filter(pk=conversation.pk, active_turn__isnull=False)
-        .exists()
+        .filter(pk=conversation.pk)
+        .values_list("active_turn_id", flat=True)
+        .first()
     )
-    if busy:
+    if active_turn_id is not None:
         raise TurnInProgress()
 
 
