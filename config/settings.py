@@ -472,6 +472,10 @@ SILENCED_SYSTEM_CHECKS = [
 # Kaiwa's API with a personal token. Empty: no cross-origin calls. A malformed entry is
 # reported by `manage.py check` (accounts.E003) and the server does not start.
 # https://github.com/adamchainz/django-cors-headers#configuration
+# One-time messages (the admin shows a new invitation's link once) live in the session, not
+# in a signed but readable cookie of their own.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 CORS_ALLOWED_ORIGINS = [
     origin.strip() for origin in env.list("CORS_ALLOWED_ORIGINS", default=[]) if origin.strip()
 ]

@@ -102,15 +102,16 @@ def test_staff_make_an_invitation_in_the_admin_and_it_signs_up_once(client, sett
     admin.force_login(staff)
     expires = timezone.localtime() + timedelta(days=2)
 
-    response = admin.post(
+    saved = admin.post(
         "/admin/accounts/invite/add/",
         {
             "note": "for Hanako",
             "expires_at_0": expires.strftime("%Y-%m-%d"),
             "expires_at_1": expires.strftime("%H:%M:%S"),
         },
-        follow=True,
     )
+    assert saved.status_code == 302
+    response = admin.get(saved.url)
 
     assert response.status_code == 200
     invite = Invite.objects.get()
@@ -121,6 +122,9 @@ def test_staff_make_an_invitation_in_the_admin_and_it_signs_up_once(client, sett
     assert link, "the admin shows the link once, after creating it"
     token = link.group(1)
     assert token not in invite.token_digest  # only the digest is stored
+    # The one-time message (the link) travels in the session, never in a cookie of its own
+    # (the messages cookie is signed, not encrypted).
+    assert "messages" not in saved.cookies
     # The link is not shown again, and the stored digest never is.
     change_page = admin.get(f"/admin/accounts/invite/{invite.pk}/change/").content.decode()
     assert token not in change_page and invite.token_digest not in change_page
