@@ -141,7 +141,7 @@ async def _run_loaded(loaded: LoadedTurn, overrides: TurnOverrides | None) -> Tu
     finally:
         metrics.ACTIVE_TURNS.dec()
         stop_watch.cancel()
-        await persister.stop()
+        await persister.stop()  # never raises: the finish below must run
 
     try:
         await coalescer.flush()
