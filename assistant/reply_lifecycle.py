@@ -59,13 +59,16 @@ def finish(
 
     `settle()` writes the turn's spending to the usage ledger; it runs in the same
     transaction, so a reply is never finished with its spending unrecorded, or the reverse.
+    A reply recovery already marked `interrupted` (and settled) is left as it is; the
+    returned reply then says so.
     """
     with transaction.atomic():
-        settle()
-        usage_release(message_id=reply_id)  # the reservation goes, what was spent stays
-        Message.objects.filter(pk=reply_id).update(
+        ended = Message.objects.filter(pk=reply_id, status__in=UNFINISHED).update(
             **stored_fields, status=status, heartbeat_at=None, updated_at=timezone.now()
         )
+        if ended:
+            settle()
+            usage_release(message_id=reply_id)  # the reservation goes, what was spent stays
         Conversation.objects.filter(pk=conversation_id, active_turn_id=reply_id).update(
             active_turn=None, updated_at=timezone.now()
         )
