@@ -37,10 +37,16 @@ logger = logging.getLogger("kaiwa.turns")
 UNFINISHED = (Message.Status.PENDING, Message.Status.STREAMING)
 
 
+def _storable(text: str) -> str:
+    """A model's text without NUL characters, which PostgreSQL's text cannot hold (what
+    people send is refused instead: conversations.validation)."""
+    return text.replace("\x00", "")
+
+
 def save_partial(*, reply_id, content: str) -> None:
     """The runner's partial text and heartbeat; the reply is `streaming` from the first one."""
     Message.objects.filter(pk=reply_id, status__in=UNFINISHED).update(
-        content=content,
+        content=_storable(content),
         status=Message.Status.STREAMING,
         heartbeat_at=timezone.now(),
         updated_at=timezone.now(),
@@ -62,6 +68,10 @@ def finish(
     A reply recovery already marked `interrupted` (and settled) is left as it is; the
     returned reply then says so.
     """
+    stored_fields = {
+        name: _storable(value) if name in ("content", "error_text") else value
+        for name, value in stored_fields.items()
+    }
     with transaction.atomic():
         ended = Message.objects.filter(pk=reply_id, status__in=UNFINISHED).update(
             **stored_fields, status=status, heartbeat_at=None, updated_at=timezone.now()
