@@ -37,10 +37,16 @@ logger = logging.getLogger("kaiwa.turns")
 UNFINISHED = (Message.Status.PENDING, Message.Status.STREAMING)
 
 
+def _storable(text: str) -> str:
+    """A model's text without NUL characters, which PostgreSQL's text cannot hold (what
+    people send is refused instead: conversations.validation)."""
+    return text.replace("\x00", "")
+
+
 def save_partial(*, reply_id, content: str) -> None:
     """The runner's partial text and heartbeat; the reply is `streaming` from the first one."""
     Message.objects.filter(pk=reply_id, status__in=UNFINISHED).update(
-        content=content,
+        content=_storable(content),
         status=Message.Status.STREAMING,
         heartbeat_at=timezone.now(),
         updated_at=timezone.now(),
@@ -59,13 +65,20 @@ def finish(
 
     `settle()` writes the turn's spending to the usage ledger; it runs in the same
     transaction, so a reply is never finished with its spending unrecorded, or the reverse.
+    A reply recovery already marked `interrupted` (and settled) is left as it is; the
+    returned reply then says so.
     """
+    stored_fields = {
+        name: _storable(value) if name in ("content", "error_text") else value
+        for name, value in stored_fields.items()
+    }
     with transaction.atomic():
-        settle()
-        usage_release(message_id=reply_id)  # the reservation goes, what was spent stays
-        Message.objects.filter(pk=reply_id).update(
+        ended = Message.objects.filter(pk=reply_id, status__in=UNFINISHED).update(
             **stored_fields, status=status, heartbeat_at=None, updated_at=timezone.now()
         )
+        if ended:
+            settle()
+            usage_release(message_id=reply_id)  # the reservation goes, what was spent stays
         Conversation.objects.filter(pk=conversation_id, active_turn_id=reply_id).update(
             active_turn=None, updated_at=timezone.now()
         )

@@ -26,6 +26,7 @@ MAX_NOTE_CHARS = 100_000
 # After decoding, a valid surrogate pair is one code point; any surrogate left is lone.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 LONE_SURROGATE = "The text contains a lone surrogate (\\ud800-\\udfff), which is not valid Unicode."
+NUL_CHARACTER = "The text contains a NUL character (\\x00), which cannot be stored."
 
 
 class InvalidText(InvalidInput):
@@ -49,13 +50,16 @@ def _too_long(what: str, limit: int) -> InvalidText:
     )
 
 
-def _refuse_surrogates(text: str) -> None:
+def _refuse_unstorable(text: str) -> None:
     if has_lone_surrogate(text):
         raise InvalidText(LONE_SURROGATE, field_message=LONE_SURROGATE)
+    # PostgreSQL's text cannot hold NUL; DRF's CharField words it the same way.
+    if "\x00" in text:
+        raise InvalidText(NUL_CHARACTER, field_message="Null characters are not allowed.")
 
 
 def validate_message_text(content: object) -> str:
-    """API.md: 1..MAX_MESSAGE_CHARS characters, not only whitespace, valid Unicode."""
+    """API.md: 1..MAX_MESSAGE_CHARS characters, not only whitespace, valid Unicode, no NUL."""
     if not isinstance(content, str):
         raise InvalidText("The message must be text.", field_message="Must be a string.")
     if not content.strip():
@@ -63,7 +67,7 @@ def validate_message_text(content: object) -> str:
     limit = settings.KAIWA["MAX_MESSAGE_CHARS"]
     if len(content) > limit:
         raise _too_long("The message", limit)
-    _refuse_surrogates(content)
+    _refuse_unstorable(content)
     return content
 
 
@@ -72,7 +76,7 @@ def validate_system_prompt(text: str) -> str:
     limit = settings.KAIWA["MAX_SYSTEM_PROMPT_CHARS"]
     if len(text) > limit:
         raise _too_long("The system prompt", limit)
-    _refuse_surrogates(text)
+    _refuse_unstorable(text)
     return text
 
 
@@ -80,7 +84,7 @@ def validate_title(text: str) -> str:
     """A conversation's or a note's title: at most MAX_TITLE_CHARS characters."""
     if len(text) > MAX_TITLE_CHARS:
         raise _too_long("The title", MAX_TITLE_CHARS)
-    _refuse_surrogates(text)
+    _refuse_unstorable(text)
     return text
 
 

@@ -99,6 +99,11 @@ def parse_request(raw: bytes, *, deployment: str | None = None) -> CompletionReq
                 f"messages[{index}].content must be a string or an array of content parts.",
                 param=f"messages[{index}].content",
             )
+        if "\x00" in content_text(content):  # the stored conversation cannot hold it
+            raise CompatError(
+                f"messages[{index}].content contains a NUL character (\\u0000).",
+                param=f"messages[{index}].content",
+            )
     stream = body.get("stream") is True
     options = body.get("stream_options")
     wants_usage = stream and isinstance(options, dict) and options.get("include_usage") is True

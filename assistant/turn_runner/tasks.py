@@ -22,14 +22,14 @@ from assistant.errors import LLMError, UpstreamError
 from assistant.live.liveness import running
 from assistant.live.publisher import ReplyPublisher
 from assistant.live.stop import cancel_on_stop
-from assistant.reply_events import Delta, Done, Failed, Start
+from assistant.replay import terminal_event
+from assistant.reply_events import Delta, Start
 from assistant.reply_lifecycle import finish
 from assistant.turn_runner.accounting import RoundCharge, TurnProgress, record_charges
 from assistant.turn_runner.coalescer import Coalescer
 from assistant.turn_runner.generation import generate
 from assistant.turn_runner.loading import LoadedTurn, TurnOverrides, load_pending_turn
 from assistant.turn_runner.persister import Persister
-from conversations.markdown import render_markdown
 from conversations.models import Message
 
 logger = logging.getLogger("kaiwa.turns")
@@ -141,7 +141,7 @@ async def _run_loaded(loaded: LoadedTurn, overrides: TurnOverrides | None) -> Tu
     finally:
         metrics.ACTIVE_TURNS.dec()
         stop_watch.cancel()
-        await persister.stop()
+        await persister.stop()  # never raises: the finish below must run
 
     try:
         await coalescer.flush()
@@ -155,19 +155,8 @@ async def _run_loaded(loaded: LoadedTurn, overrides: TurnOverrides | None) -> Tu
         stored_fields=_stored_fields(progress, latency_ms=latency_ms, error=error),
         settle=_settlement(user=loaded.user, charges=progress.take_charges()),
     )
-    if error is not None:
-        await publisher.publish(Failed(message_id=message_id, code=error.code, error=error.detail))
-    else:
-        await publisher.publish(
-            Done(
-                message_id=message_id,
-                status=stored.status,
-                content=stored.content,
-                html=render_markdown(stored.content),
-                finish_reason=stored.finish_reason,
-                usage=stored.usage,
-            )
-        )
+    # From the stored reply: recovery may have ended it `interrupted` before this finish.
+    await publisher.publish(terminal_event(stored))
     metrics.TURNS_FINISHED.labels(status).inc()
     if progress.has_usage:
         metrics.TOKENS_RELAYED.inc(progress.completion_tokens)

@@ -92,3 +92,46 @@ def test_stop_is_recorded_even_when_the_stop_watcher_finishes_late(llm_upstream,
     turn.reply.refresh_from_db()
     assert turn.reply.status == "cancelled" and turn.reply.content
     assert turn.reply.conversation.active_turn_id is None
+
+
+def test_a_failed_partial_write_neither_stops_the_writes_nor_the_finish(
+    llm_upstream, user, settings, monkeypatch
+):
+    """A partial write that fails (the database away for a moment) is logged; later writes
+    go on and the reply is still finished, charged and announced."""
+    from assistant.turn_runner import persister
+
+    settings.STREAM_PERSIST_INTERVAL_SECONDS = 0.05
+    original = persister._save_partial
+    calls = []
+
+    async def fails_once(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        await original(**kwargs)
+
+    monkeypatch.setattr(persister, "_save_partial", fails_once)
+    chunks = [f"p{i} " for i in range(20)]
+    llm_upstream.enqueue(reply("".join(chunks), chunks=chunks, interval=0.03))
+    turn = turn_start(user=user, content="書き込み", conversation=ConversationFactory(owner=user))
+    outcome = async_to_sync(run_turn_and_wait)(turn.reply.pk)
+    assert outcome.status == "complete"
+    assert len(calls) >= 2  # the writes went on after the failed one
+    turn.reply.refresh_from_db()
+    assert turn.reply.status == "complete" and turn.reply.content == "".join(chunks)
+    assert turn.reply.conversation.active_turn_id is None
+    assert _events(turn.reply.pk)[-1]["type"] == "done"
+
+
+def test_nul_characters_in_the_models_reply_are_not_stored(llm_upstream, user, settings):
+    """PostgreSQL's text cannot hold NUL: the partial writes and the finish drop it."""
+    settings.STREAM_PERSIST_INTERVAL_SECONDS = 0.05
+    chunks = ["a\u0000", "b ", "\u0000c"] + [f"n{i} " for i in range(10)]
+    llm_upstream.enqueue(reply("".join(chunks), chunks=chunks, interval=0.03))
+    turn = turn_start(user=user, content="NUL", conversation=ConversationFactory(owner=user))
+    assert async_to_sync(run_turn_and_wait)(turn.reply.pk).status == "complete"
+    turn.reply.refresh_from_db()
+    assert turn.reply.content == "".join(chunks).replace("\u0000", "")
+    assert turn.reply.content.startswith("ab c")
+    assert _events(turn.reply.pk)[-1]["content"] == turn.reply.content

@@ -25,6 +25,7 @@ def small_limits(settings):
         ("  \n", "empty"),
         ("x" * 11, "longer than 10"),
         ("途中\udfffまで", "surrogate"),
+        ("a\x00", "NUL"),
     ],
 )
 def test_a_message_breaking_a_rule_is_invalid_input(small_limits, content, detail):
@@ -38,6 +39,8 @@ def test_a_message_breaking_a_rule_is_invalid_input(small_limits, content, detai
     [
         {"system_prompt": "長すぎる指示です"},
         {"title": "t" * 201},
+        {"system_prompt": "指\x00"},
+        {"title": "題\x00"},
         {"max_tokens": 101},
         {"max_tokens": 0},
         {"temperature": 2.5},
@@ -83,3 +86,14 @@ def test_the_chat_api_and_the_websocket_path_share_the_message_rules(
     with pytest.raises(InvalidInput, match="longer than 10"):
         turn_start(user=user, content="x" * 11)
     assert llm_upstream.chat_requests() == []
+
+
+def test_rest_refuses_a_nul_character_in_a_message(user, api_client):
+    conversation = ConversationFactory(owner=user)
+
+    response = api_client.post(
+        f"/api/conversations/{conversation.id}/messages/", {"content": "a\x00"}, format="json"
+    )
+
+    assert response.status_code == 400 and "content" in response.json()
+    assert not conversation.messages.exists()

@@ -97,6 +97,7 @@ def test_the_event_stream_start_answers_an_error_event_for_deep_json(owned, owne
     [
         pytest.param(DEEP, id="deeply-nested"),
         pytest.param('{"type": "send", "content": "\\ud800"}', id="lone-surrogate"),
+        pytest.param('{"type": "send", "content": "a\\u0000"}', id="nul-character"),
         pytest.param(
             '{"type": "send", "content": "ok", "x": ["\\udc00"]}', id="surrogate-elsewhere"
         ),

@@ -208,3 +208,45 @@ def test_a_call_the_provider_refused_is_not_charged_and_its_reservation_released
 
     assert not UsageRecord.objects.filter(user=user).exists()
     assert_settled(user, charged=0)
+
+
+def test_a_reply_recovered_while_its_runner_still_ran_is_charged_once_and_stays_interrupted(
+    llm_upstream, user, settings, monkeypatch
+):
+    """Recovery judged the runner dead (its heartbeat late, its liveness unknown) and
+    charged the estimate; the runner's own finish must then neither charge again nor
+    flip the status back."""
+    from asgiref.sync import sync_to_async
+
+    settings.STREAM_STALE_AFTER_SECONDS = 5
+    settings.STREAM_PERSIST_INTERVAL_SECONDS = 60  # no heartbeat from the runner
+    monkeypatch.setattr("assistant.reply_lifecycle.alive_among", lambda ids: set())
+    chunks = [f"r{i} " for i in range(20)]
+    llm_upstream.enqueue(reply("".join(chunks), chunks=chunks, interval=0.05, usage=(30, 20)))
+    turn = turn_start(user=user, content="続けて", conversation=ConversationFactory(owner=user))
+
+    def recover() -> int:
+        Message.objects.filter(pk=turn.reply.pk).update(
+            status=Message.Status.STREAMING,
+            content="r0 ",
+            created_at=timezone.now() - timedelta(seconds=60),
+            heartbeat_at=timezone.now() - timedelta(seconds=60),
+        )
+        return recover_stale_replies()
+
+    async def scenario():
+        task = spawn_turn(turn.reply.pk)
+        while not any(e.type == "message" for e in await logged_events(turn.reply.pk)):
+            await asyncio.sleep(0.02)
+        assert await sync_to_async(recover)() == 1
+        return await asyncio.wait_for(task, 10)
+
+    async_to_sync(scenario)()
+
+    turn.reply.refresh_from_db()
+    assert turn.reply.status == "interrupted" and turn.reply.content == "r0 "
+    record = chat_record(user)
+    assert record.calls == 1 and record.estimated_tokens == record.total_tokens
+    assert_settled(user, charged=record.total_tokens)
+    last = async_to_sync(logged_events)(turn.reply.pk)[-1]
+    assert (last.type, last.code) == ("error", "interrupted")

@@ -42,6 +42,20 @@ def test_an_oversized_body_is_refused_in_openai_shape(client, key, settings):
         ({"model": "demo", "messages": []}, "messages"),
         ({"model": "demo", "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
         ({"messages": [{"role": "user", "content": "x"}]}, "model"),
+        (
+            {"model": "demo", "messages": [{"role": "user", "content": "a\x00"}]},
+            "messages[0].content",
+        ),
+        (
+            {
+                "model": "demo",
+                "messages": [
+                    {"role": "system", "content": "x"},
+                    {"role": "user", "content": [{"type": "text", "text": "a\x00"}]},
+                ],
+            },
+            "messages[1].content",
+        ),
     ],
 )
 def test_malformed_requests_are_400_with_the_param(client, key, body, param):

@@ -304,3 +304,18 @@ def test_a_second_call_into_a_busy_conversation_is_a_conflict(sdk, token, upstre
     slow.join(10)
     assert caught.value.body["code"] == "turn_in_progress"
     assert len(upstream.chat_requests()) == 2
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_nul_characters_in_the_models_reply_are_not_stored(sdk, token, upstream, stream):
+    user, _ = token
+    upstream.enqueue(reply("a\u0000b\u0000", chunks=["a\u0000", "b\u0000"], usage=(10, 2)))
+
+    answer = sdk.chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": "NUL"}], stream=stream
+    )
+    if stream:
+        list(answer)
+
+    stored = Message.objects.get(conversation__owner=user, role="assistant")
+    assert (stored.status, stored.content) == ("complete", "ab")
