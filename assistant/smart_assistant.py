@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.db_threads import in_db_thread
+from assistant.turn_runner.handoff import spawn_from_thread, turn_outcome
 from assistant.turn_runner.loading import load_started_turn
-from assistant.turn_runner.tasks import run_turn_and_wait
 from assistant.turns import turn_start
 from conversations.models import Conversation, Message
 
@@ -39,9 +39,11 @@ def assistant_start(*, user: Any, message: str) -> Callable[[], Awaitable[Assist
         user=user, content=message, system_prompt=SYSTEM_PROMPT, temperature=TEMPERATURE
     )
     loaded = load_started_turn(turn, user=user)
+    # Spawned here, not when the view waits: a client gone before then leaves it running.
+    task = spawn_from_thread(turn.reply.pk, loaded=loaded)
 
     async def answered() -> AssistantAnswer:
-        outcome = await run_turn_and_wait(turn.reply.pk, loaded=loaded)
+        outcome = await turn_outcome(task)
         if outcome.error is not None:
             raise outcome.error
         return await in_db_thread(_answer)(turn.conversation, turn.reply.pk)

@@ -9,7 +9,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -37,8 +36,8 @@ from assistant.live.fanout import Inbox, following
 from assistant.live.follower import IDLE, ReplyFollower, follow
 from assistant.live.subscription import Subscription, subscribed
 from assistant.reply_events import ReplyEvent, sse_frame
-from assistant.turn_runner.loading import LoadedTurn, TurnOverrides, load_started_turn
-from assistant.turn_runner.tasks import spawn_turn
+from assistant.turn_runner.handoff import spawn_from_thread
+from assistant.turn_runner.loading import TurnOverrides, load_started_turn
 from assistant.turns import Turn
 from conversations.api.views import validated_input
 from conversations.models import Message
@@ -123,18 +122,12 @@ def _start_and_follow(
 ) -> StreamingHttpResponse:
     loaded = load_started_turn(turn, user=request.user, overrides=overrides)
     if loaded is not None:
-        async_to_sync(_spawn)(turn.reply.pk, overrides, loaded)
+        spawn_from_thread(turn.reply.pk, overrides=overrides, loaded=loaded)
     return event_stream_response(
         follow_reply(
             turn.reply.pk, turn.conversation.pk, credentials=Credentials.of_request(request)
         )
     )
-
-
-async def _spawn(reply_id, overrides: TurnOverrides | None, loaded: LoadedTurn) -> None:
-    # Runs on the server's event loop (async_to_sync from a request thread), so the task
-    # outlives this request.
-    spawn_turn(reply_id, overrides=overrides, loaded=loaded)
 
 
 class ChatStreamView(APIView):

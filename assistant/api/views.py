@@ -19,8 +19,8 @@ from assistant.db_threads import in_db_thread
 from assistant.errors import error_from_stored
 from assistant.limits import SendThrottle
 from assistant.reply_lifecycle import recover_stale_replies
+from assistant.turn_runner.handoff import spawn_from_thread, turn_outcome
 from assistant.turn_runner.loading import TurnOverrides, load_started_turn
-from assistant.turn_runner.tasks import run_turn_and_wait
 from assistant.turn_runner.waiting import reply_end
 from assistant.turns import Turn, turn_start, turn_stop
 from conversations.api.serializers import MessageOutputSerializer
@@ -44,10 +44,14 @@ def turn_completion(turn: Turn, *, user, overrides: TurnOverrides | None = None)
     an earlier one (same client_id), its end wherever it runs. Either raises the turn's error
     if it failed. Called where the turn started (it reads the turn's context there)."""
     loaded = load_started_turn(turn, user=user, overrides=overrides)
+    # Spawned here, not when the view waits: a client gone before then leaves it running.
+    task = None
+    if loaded is not None:
+        task = spawn_from_thread(turn.reply.pk, overrides=overrides, loaded=loaded)
 
     async def completed() -> Message:
-        if loaded is not None:
-            outcome = await run_turn_and_wait(turn.reply.pk, overrides=overrides, loaded=loaded)
+        if task is not None:
+            outcome = await turn_outcome(task)
             if outcome.error is not None:
                 raise outcome.error
             return await _stored_reply(turn.reply.pk)

@@ -22,7 +22,7 @@ from django.conf import settings
 from assistant.backends import get_backend
 from assistant.context import estimate_messages_tokens, estimate_tokens
 from assistant.db_threads import in_db_thread
-from assistant.errors import LLMError
+from assistant.errors import LLMError, UpstreamError
 from assistant.live.liveness import running
 from assistant.openai_compat.errors import CompatError
 from assistant.openai_compat.request import CompletionRequest, content_text
@@ -73,12 +73,22 @@ class Relay:
     async def complete(self) -> dict[str, Any]:
         try:
             completion = await get_backend().relay_complete(body=self.request.body)
+            self._take_completion(completion)
         except LLMError as exc:
             await self._end("failed", error=(exc.code, exc.detail))
             raise CompatError.from_domain(exc) from None
         except asyncio.CancelledError:
             await self._end("cancelled")
             raise
+        except Exception:  # an answer we cannot read must not leave the call running
+            logger.exception("v1_relay_failed")
+            error = UpstreamError("The provider's answer could not be read.")
+            await self._end("failed", error=(error.code, error.detail))
+            raise CompatError.from_domain(error) from None
+        await self._end("complete")
+        return completion
+
+    def _take_completion(self, completion: dict[str, Any]) -> None:
         choice = (completion.get("choices") or [{}])[0]
         message = choice.get("message") or {}
         self.text = [message.get("content") or ""]
@@ -88,8 +98,6 @@ class Relay:
         self.finish_reason = choice.get("finish_reason") or ""
         self.model = completion.get("model") or self.model
         self._take_usage(completion.get("usage"))
-        await self._end("complete")
-        return completion
 
     # -- streaming -------------------------------------------------------------------
 

@@ -55,7 +55,7 @@ class CompletionRequest:
         prompt = estimate_messages_tokens(
             [{**m, "content": content_text(m.get("content"))} for m in self.messages]
         )
-        return prompt + int(answer or 0)
+        return prompt + answer
 
 
 def parse_request(raw: bytes, *, deployment: str | None = None) -> CompletionRequest:
@@ -114,6 +114,7 @@ def parse_request(raw: bytes, *, deployment: str | None = None) -> CompletionReq
         }
     else:
         body.pop("stream_options", None)
+    _check_answer_bounds(body)
     return CompletionRequest(
         body=body,
         model=model,
@@ -121,6 +122,18 @@ def parse_request(raw: bytes, *, deployment: str | None = None) -> CompletionReq
         stream=stream,
         client_wants_usage=wants_usage,
     )
+
+
+def _check_answer_bounds(body: dict[str, Any]) -> None:
+    """max_tokens / max_completion_tokens: absent, null or a whole number from 1 to
+    LLM_MAX_TOKENS_CAP (the reservation is sized by it)."""
+    cap = settings.LLM_MAX_TOKENS_CAP
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= cap:
+            raise CompatError(f"'{name}' must be an integer from 1 to {cap}.", param=name)
 
 
 def content_text(content: Any) -> str:

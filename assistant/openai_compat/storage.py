@@ -142,6 +142,18 @@ def call_finish(
     )
 
 
+def call_abandon(*, call: StartedCall) -> Message:
+    """End a call that never reached the provider (its client went away first) `cancelled`:
+    nothing is charged, the reservation is released and the conversation freed."""
+    return finish(
+        reply_id=call.reply_id,
+        conversation_id=call.conversation_id,
+        status=Message.Status.CANCELLED,
+        stored_fields={"finish_reason": "cancelled"},
+        settle=lambda: None,
+    )
+
+
 def _message(conversation: Conversation, wire: dict[str, Any], *, created_at) -> Message:
     tool_calls = wire.get("tool_calls") if wire.get("role") == "assistant" else None
     return Message(

@@ -4,6 +4,7 @@ Authentication is a personal API token, as `Authorization: Bearer <token>` (Open
 clients) or `api-key: <token>` (Azure's); sessions and CSRF play no part.
 """
 
+import asyncio
 import uuid
 
 from channels.db import database_sync_to_async
@@ -13,12 +14,13 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.authentication import BearerTokenAuthentication
+from assistant.db_threads import in_db_thread
 from assistant.limits import send_rate_check
 from assistant.live.liveness import running
 from assistant.openai_compat.errors import CompatError
 from assistant.openai_compat.relay import Relay
 from assistant.openai_compat.request import parse_request
-from assistant.openai_compat.storage import call_start
+from assistant.openai_compat.storage import call_abandon, call_start
 from conversations import allowed_models
 from conversations.errors import DomainError
 
@@ -80,6 +82,28 @@ def _start(request: HttpRequest, deployment: str | None):
     return user, parsed, call
 
 
+async def _started(request: HttpRequest, deployment: str | None):
+    """`_start`, which commits in its thread even when the client goes away meanwhile (the
+    view is cancelled): then its call is ended here, since no relay will end it."""
+    start = asyncio.ensure_future(database_sync_to_async(_start)(request, deployment))
+    try:
+        return await asyncio.shield(start)
+    except asyncio.CancelledError:
+        await asyncio.shield(_end_unrelayed(start))
+        raise
+
+
+async def _end_unrelayed(start: asyncio.Future) -> None:
+    try:
+        _, _, call = await start
+    except Exception:
+        return  # refused: nothing was stored
+    try:
+        await in_db_thread(call_abandon)(call=call)
+    finally:
+        running.discard(call.reply_id)
+
+
 async def _completions(request: HttpRequest, deployment: str | None) -> HttpResponse:
     if request.method != "POST":
         return CompatError(
@@ -87,7 +111,7 @@ async def _completions(request: HttpRequest, deployment: str | None) -> HttpResp
         ).response()
     try:
         try:
-            user, parsed, call = await database_sync_to_async(_start)(request, deployment)
+            user, parsed, call = await _started(request, deployment)
         except DomainError as exc:
             raise CompatError.from_domain(exc) from None
         relay = Relay(user=user, request=parsed, call=call)

@@ -17,6 +17,10 @@ def key(user):
     return api_token_create(user=user, name="sdk")[1]
 
 
+def _with(**fields):
+    return {"model": "demo", "messages": [{"role": "user", "content": "x"}], **fields}
+
+
 def _post(client, key, body, **headers):
     return client.post(
         "/v1/chat/completions",
@@ -56,6 +60,13 @@ def test_an_oversized_body_is_refused_in_openai_shape(client, key, settings):
             },
             "messages[1].content",
         ),
+        (_with(max_tokens="abc"), "max_tokens"),
+        (_with(max_tokens={}), "max_tokens"),
+        (_with(max_tokens=-5), "max_tokens"),
+        (_with(max_tokens=0), "max_tokens"),
+        (_with(max_tokens=True), "max_tokens"),
+        (_with(max_tokens=10**9), "max_tokens"),
+        (_with(max_completion_tokens=1.5), "max_completion_tokens"),
     ],
 )
 def test_malformed_requests_are_400_with_the_param(client, key, body, param):
@@ -81,3 +92,9 @@ def test_the_demo_backend_relays_too(client, key, user):
     assert answer
     conversation = Conversation.objects.get(owner=user)
     assert conversation.messages.order_by("created_at").last().content == answer
+
+
+def test_max_tokens_within_the_cap_is_relayed(client, key, settings):
+    settings.LLM_MAX_TOKENS_CAP = 50
+    assert _post(client, key, _with(max_tokens=50)).status_code == 200
+    assert _post(client, key, _with(max_tokens=51)).status_code == 400
