@@ -57,7 +57,7 @@ class SignUpView(FormView):
         mode = signup_mode()
         if mode == "closed":
             raise Http404
-        self.invite_token = ""
+        self.invite_token = ""  # nosec B105: an invitation link's token, none yet
         if mode == "invite":
             self.invite_token = request.GET.get("invite", "")
             if not self.invite_token:

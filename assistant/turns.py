@@ -220,7 +220,7 @@ def _reservation_estimate(conversation: Conversation, content: str) -> int:
 
 
 _HISTORY_SIZE_SQL = (
-    f"SELECT SUM(LENGTH(content)), COUNT(*) FROM {Message._meta.db_table} "  # noqa: S608
+    f"SELECT SUM(LENGTH(content)), COUNT(*) FROM {Message._meta.db_table} "  # noqa: S608  # nosec B608: a table name, no value
     "WHERE conversation_id = %s"
 )
 _CONVERSATION_ID = Conversation._meta.pk

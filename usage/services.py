@@ -105,7 +105,7 @@ def _reserve_sql() -> str:
     # committed first); the inserted row of a new day starts from zero and always fits. A
     # limit of 0 is NULL after NULLIF, the comparison NULL, and COALESCE lets the start in.
     return (
-        f"INSERT INTO {daily} (user_id, day, tokens, reserved_tokens, images) "  # noqa: S608
+        f"INSERT INTO {daily} (user_id, day, tokens, reserved_tokens, images) "  # noqa: S608  # nosec B608: table names only
         "VALUES (%s, %s, 0, %s, 0) "
         "ON CONFLICT (user_id, day) DO UPDATE "
         f"SET reserved_tokens = {daily}.reserved_tokens + excluded.reserved_tokens "
@@ -146,7 +146,7 @@ _RESERVATION_REPLY = TurnReservation._meta.get_field("message_id")
 def _record_sql() -> str:
     table = UsageRecord._meta.db_table
     return (
-        f"INSERT INTO {table} (user_id, day, model, kind, prompt_tokens, "  # noqa: S608
+        f"INSERT INTO {table} (user_id, day, model, kind, prompt_tokens, "  # noqa: S608  # nosec B608: table names only
         "completion_tokens, estimated_tokens, calls) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (user_id, day, model, kind) DO UPDATE SET "
         f"prompt_tokens = {table}.prompt_tokens + excluded.prompt_tokens, "
@@ -160,7 +160,7 @@ def _record_sql() -> str:
 def _charge_day_sql() -> str:
     daily = DailyUsage._meta.db_table
     return (
-        f"INSERT INTO {daily} (user_id, day, tokens, reserved_tokens, images) "  # noqa: S608
+        f"INSERT INTO {daily} (user_id, day, tokens, reserved_tokens, images) "  # noqa: S608  # nosec B608: table names only
         "VALUES (%s, %s, %s, 0, 0) "
         f"ON CONFLICT (user_id, day) DO UPDATE SET tokens = {daily}.tokens + excluded.tokens"
     )
@@ -169,7 +169,7 @@ def _charge_day_sql() -> str:
 @functools.cache
 def _release_sql() -> str:
     table = TurnReservation._meta.db_table
-    return f"DELETE FROM {table} WHERE message_id = %s RETURNING user_id, day, tokens"  # noqa: S608
+    return f"DELETE FROM {table} WHERE message_id = %s RETURNING user_id, day, tokens"  # noqa: S608  # nosec B608: a table name
 
 
 @transaction.atomic(savepoint=False)
