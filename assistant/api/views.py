@@ -196,19 +196,25 @@ class ConversationMessagesView(AwaitingAPIView, MessageListView):
     def post(self, request, pk):
         turn = start_send_turn(request, pk)
 
-        def answer(reply: Message) -> Response:
-            body = {
-                "user_message": MessageOutputSerializer(turn.user_message).data,
-                "assistant_message": MessageOutputSerializer(reply).data,
-            }
-            return Response(body, status=turn_status(turn))
-
-        return Response(Awaited(wait=turn_completion(turn, user=request.user), answer=answer))
+        return Response(both_messages_once_done(turn, user=request.user))
 
 
 def turn_status(turn: Turn) -> int:
     """201 for a new turn, 200 for the earlier one a repeated client_id names."""
     return status.HTTP_201_CREATED if turn.created else status.HTTP_200_OK
+
+
+def both_messages_once_done(turn: Turn, *, user) -> Awaited:
+    """`{user_message, assistant_message}` once the turn's reply has ended (sends, edits)."""
+
+    def answer(reply: Message) -> Response:
+        body = {
+            "user_message": MessageOutputSerializer(turn.user_message).data,
+            "assistant_message": MessageOutputSerializer(reply).data,
+        }
+        return Response(body, status=turn_status(turn))
+
+    return Awaited(wait=turn_completion(turn, user=user), answer=answer)
 
 
 class EditView(AwaitingAPIView):
@@ -223,14 +229,7 @@ class EditView(AwaitingAPIView):
     def post(self, request, pk):
         turn = start_edit_turn(request, pk)
 
-        def answer(reply: Message) -> Response:
-            body = {
-                "user_message": MessageOutputSerializer(turn.user_message).data,
-                "assistant_message": MessageOutputSerializer(reply).data,
-            }
-            return Response(body, status=turn_status(turn))
-
-        return Response(Awaited(wait=turn_completion(turn, user=request.user), answer=answer))
+        return Response(both_messages_once_done(turn, user=request.user))
 
 
 class RegenerateView(AwaitingAPIView):
