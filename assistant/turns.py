@@ -24,6 +24,9 @@ class Turn:
     user_message: Message
     reply: Message
     created: bool  # False when an earlier turn with the same client_id was returned
+    # The conversation had no messages before this turn: the user's message is the whole
+    # history, and the only version at its place (read in the turn's transaction).
+    first_exchange: bool = False
 
 
 def turn_start(
@@ -147,6 +150,7 @@ def _turn_start(
         raise TurnInProgress()
     # A repeated send of a finished turn breaks the unique client_id constraint below, and
     # turn_start returns the earlier turn then: no lookup on the common path.
+    history_chars, history_count = _history_size(conversation)
 
     if regenerate_of is not None:
         user_message = Message.objects.filter(pk=regenerate_of.parent_id).first()
@@ -160,8 +164,10 @@ def _turn_start(
             if not Message.objects.filter(pk=edit_of.pk).exists():  # cleared meanwhile
                 raise NotFound("The message no longer exists.")
             parent_id = edit_of.parent_id
-        else:
+        elif history_count:
             parent_id = active_leaf_id(conversation)
+        else:  # no message yet: no leaf to look up
+            parent_id = None
         user_message = Message(
             conversation=conversation,
             role=Message.Role.USER,
@@ -182,7 +188,13 @@ def _turn_start(
     )
     new_rows.append(reply)
     # Refused here, inside the lock, so concurrent sends see each other's reservations.
-    quota_reserve(user=user, reply_id=reply.pk, tokens=_reservation_estimate(conversation, content))
+    quota_reserve(
+        user=user,
+        reply_id=reply.pk,
+        tokens=_reservation_estimate(
+            conversation, content, history_chars=history_chars, history_count=history_count
+        ),
+    )
     # One INSERT for both rows (their UUIDs are made here, so the reply can point at the user
     # message before either is stored); Message has no save() override or signals to miss.
     Message.objects.bulk_create(new_rows)
@@ -194,26 +206,40 @@ def _turn_start(
     ):
         update_fields.append("title")
     conversation.save(update_fields=update_fields)
-    return Turn(conversation=conversation, user_message=user_message, reply=reply, created=True)
+    return Turn(
+        conversation=conversation,
+        user_message=user_message,
+        reply=reply,
+        created=True,
+        first_exchange=history_count == 0,
+    )
 
 
-def _reservation_estimate(conversation: Conversation, content: str) -> int:
-    """What one model call of this turn may cost: the context it sends plus its answer.
-
-    The context is counted as one token per character (the local estimate never exceeds
-    that) plus each message's overhead, up to the LLM_CONTEXT_TOKENS it is trimmed to; the
-    answer as its max_tokens. One query, however long the history.
-    """
+def _history_size(conversation: Conversation) -> tuple[int, int]:
+    """The conversation's messages: their characters and their count. One query, however
+    long the history."""
     # Plain SQL: building the ORM's aggregate costs several times what SQLite takes to run it.
     with connection.cursor() as cursor:
         conversation_id = _CONVERSATION_ID.get_db_prep_value(conversation.pk, connection)
         cursor.execute(_HISTORY_SIZE_SQL, [conversation_id])
         chars, count = cursor.fetchone()
+    return chars or 0, count
+
+
+def _reservation_estimate(
+    conversation: Conversation, content: str, *, history_chars: int, history_count: int
+) -> int:
+    """What one model call of this turn may cost: the context it sends plus its answer.
+
+    The context is counted as one token per character (the local estimate never exceeds
+    that) plus each message's overhead, up to the LLM_CONTEXT_TOKENS it is trimmed to; the
+    answer as its max_tokens. `history_*`: _history_size.
+    """
     context = (
         len(conversation.system_prompt)
-        + (chars or 0)
+        + history_chars
         + estimate_tokens(content)
-        + MESSAGE_OVERHEAD_TOKENS * (count + 2)  # + system prompt and new message
+        + MESSAGE_OVERHEAD_TOKENS * (history_count + 2)  # + system prompt and new message
     )
     max_tokens = conversation.max_tokens or settings.LLM_DEFAULT_MAX_TOKENS
     return min(context, settings.LLM_CONTEXT_TOKENS) + max_tokens

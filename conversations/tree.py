@@ -30,6 +30,8 @@ class Position:
 
 
 _ALONE = Position(0, 1)
+# A message that is the only version at its place, such as a conversation's first one.
+FIRST_POSITION = _ALONE
 
 
 class MessageTree:

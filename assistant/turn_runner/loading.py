@@ -6,7 +6,7 @@ from typing import Any
 from assistant.context import build_context
 from assistant.turns import Turn
 from conversations.models import Conversation, Message
-from conversations.tree import path_before
+from conversations.tree import FIRST_POSITION, path_before
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +33,27 @@ def load_started_turn(
     """The runner's context for a turn just started, read by whoever started it, right after
     `turn_start` and on the same thread (WebSocket: its database call; HTTP: the request).
     The runner then goes straight to the model instead of waiting for a database thread
-    first. None for an earlier turn returned for a repeated client_id: nothing to run."""
+    first. None for an earlier turn returned for a repeated client_id: nothing to run.
+
+    Also gives the turn's user message its `tree_position` (conversations.tree), from the
+    same read, so that serialising it asks the database nothing more."""
     if not turn.created:
         return None
-    return _loaded(reply=turn.reply, conversation=turn.conversation, user=user, overrides=overrides)
+    if turn.first_exchange:
+        # The conversation's first message: the whole history, alone at its place.
+        history = [turn.user_message]
+        turn.user_message.tree_position = FIRST_POSITION
+    else:
+        history = path_before(turn.reply)
+        if history and history[-1].pk == turn.user_message.pk:
+            turn.user_message.tree_position = history[-1].tree_position
+    return _loaded(
+        reply=turn.reply,
+        conversation=turn.conversation,
+        user=user,
+        overrides=overrides,
+        history=history,
+    )
 
 
 def load_pending_turn(reply_id, overrides: TurnOverrides | None) -> LoadedTurn | None:
@@ -50,16 +67,24 @@ def load_pending_turn(reply_id, overrides: TurnOverrides | None) -> LoadedTurn |
         return None
     conversation = reply.conversation
     return _loaded(
-        reply=reply, conversation=conversation, user=conversation.owner, overrides=overrides
+        reply=reply,
+        conversation=conversation,
+        user=conversation.owner,
+        overrides=overrides,
+        # The model sees the active path only: the branch that ends at the reply's user
+        # message (an edit's or a regeneration's older versions are on other branches).
+        history=path_before(reply),
     )
 
 
 def _loaded(
-    *, reply: Message, conversation: Conversation, user, overrides: TurnOverrides | None
+    *,
+    reply: Message,
+    conversation: Conversation,
+    user,
+    overrides: TurnOverrides | None,
+    history: list[Message],
 ) -> LoadedTurn:
-    # The model sees the active path only: the branch that ends at the reply's user message
-    # (an edit's or a regeneration's older versions are on other branches).
-    history = path_before(reply)
     system_prompt = conversation.system_prompt
     if overrides is not None and overrides.system_prompt is not None:
         system_prompt = overrides.system_prompt

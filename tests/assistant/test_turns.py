@@ -52,3 +52,46 @@ def test_a_long_first_line_is_cut_to_sixty_characters(user):
     turn_start(user=user, content="あ" * 100, conversation=conversation)
 
     assert Conversation.objects.get(pk=conversation.pk).title == "あ" * 60
+
+
+def _answered(turn, text: str) -> None:
+    Message.objects.filter(pk=turn.reply.pk).update(status="complete", content=text)
+    Conversation.objects.filter(pk=turn.conversation.pk).update(active_turn=None)
+
+
+def test_a_started_turns_context_and_user_message_are_those_the_database_gives(
+    user, django_assert_num_queries
+):
+    """What the starter hands the runner and the socket (the context, the user message's
+    place among its versions) without reading them back equals what a reader gets from the
+    database: for a conversation's first message, a later one and an edit."""
+    from assistant.turn_runner.loading import load_pending_turn, load_started_turn
+    from conversations.api.serializers import MessageOutputSerializer
+
+    conversation = ConversationFactory(owner=user, system_prompt="sys")
+    starts = [
+        lambda: turn_start(user=user, content="Q1", conversation=conversation),
+        lambda: turn_start(user=user, content="Q2", conversation=conversation),
+        lambda: turn_start(user=user, content="Q2 改", edit_of=turns[1].user_message),
+    ]
+    turns, contexts, sent = [], [], []
+    for start in starts:
+        turn = start()
+        turns.append(turn)
+        loaded = load_started_turn(turn, user=user)
+        assert loaded.context == load_pending_turn(turn.reply.pk, None).context
+        contexts.append([m["content"] for m in loaded.context])
+        with django_assert_num_queries(0):
+            sent.append(MessageOutputSerializer(turn.user_message).data)
+        assert (
+            sent[-1] == MessageOutputSerializer(Message.objects.get(pk=turn.user_message.pk)).data
+        )
+        _answered(turn, f"A{len(turns)}")
+
+    assert [t.first_exchange for t in turns] == [True, False, False]
+    assert contexts == [["sys", "Q1"], ["sys", "Q1", "A1", "Q2"], ["sys", "Q1", "A1", "Q2 改"]]
+    assert [(m["parent_id"], m["sibling_index"], m["sibling_count"]) for m in sent] == [
+        (None, 0, 1),
+        (str(turns[0].reply.pk), 0, 1),
+        (str(turns[0].reply.pk), 1, 2),
+    ]
