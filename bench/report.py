@@ -330,19 +330,26 @@ def _machine_line(m: dict) -> str:
     )
 
 
-def markdown(result: dict) -> str:
-    s = result["settings"]
-    stream_s = s["tokens"] * s["interval_ms"] / 1000
-    lines = [
-        "# Kaiwa relay benchmark",
+def _header(title: str, result: dict) -> list[str]:
+    """The lines every report opens with: title, when it ran, the machine and the code."""
+    label = result["settings"].get("label")
+    return [
+        title,
         "",
-        f"Run {result['started']} – {result['finished']}"
-        + (f" ({s['label']})" if s.get("label") else ""),
+        f"Run {result['started']} – {result['finished']}" + (f" ({label})" if label else ""),
         "",
         _machine_line(result["machine"]),
         "",
         _code_line(result.get("code") or {}),
         "",
+    ]
+
+
+def markdown(result: dict) -> str:
+    s = result["settings"]
+    stream_s = s["tokens"] * s["interval_ms"] / 1000
+    lines = [
+        *_header("# Kaiwa relay benchmark", result),
         route_line(result),
         "",
         f"Workload: each reply is {s['tokens']} tokens at {s['interval_ms']:g} ms intervals "
@@ -505,15 +512,7 @@ def targets_markdown(result: dict) -> str:
     stream_s = s["tokens"] * s["interval_ms"] / 1000
     kaiwa_label = next((c["label"] for c in result["configs"] if not c.get("floor")), "Kaiwa")
     lines = [
-        "# Kaiwa against the floor: the relay's targets",
-        "",
-        f"Run {result['started']} – {result['finished']}"
-        + (f" ({s['label']})" if s.get("label") else ""),
-        "",
-        _machine_line(result["machine"]),
-        "",
-        _code_line(result.get("code") or {}),
-        "",
+        *_header("# Kaiwa against the floor: the relay's targets", result),
         f"Method: at each N ({', '.join(map(str, s['n']))}), {s['pairs']} pair(s) of runs, "
         "Kaiwa and the floor (`bench/floor.py`: the same daphne, Channels and SDK with none "
         "of Kaiwa's work) alternating: pair 1 measures Kaiwa first, pair 2 the floor first, "
