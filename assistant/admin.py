@@ -12,9 +12,9 @@ from assistant.models import GeneratedImage
 
 @admin.register(GeneratedImage)
 class GeneratedImageAdmin(admin.ModelAdmin):
-    list_display = ["short_prompt", "owner", "size", "model", "byte_size", "created_at"]
+    list_display = ["short_prompt", "owner", "status", "size", "model", "byte_size", "created_at"]
     list_select_related = ["owner"]
-    list_filter = ["created_at", "model", "size"]
+    list_filter = ["status", "created_at", "model", "size"]
     search_fields = ["prompt", "revised_prompt", "owner__username"]
     date_hierarchy = "created_at"
     fields = [
@@ -28,7 +28,13 @@ class GeneratedImageAdmin(admin.ModelAdmin):
         "byte_size",
         "stored_as",
         "source_message",
+        "status",
+        "error_code",
+        "error_text",
         "created_at",
+        "started_at",
+        "finished_at",
+        "charged",
     ]
     readonly_fields = fields
 

@@ -192,6 +192,7 @@ def check_images(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Image download limits and sizes."""
     errors: list[CheckMessage] = []
     errors += _positive_seconds("IMAGE_DOWNLOAD_TIMEOUT", 30, "kaiwa.E027")
+    errors += _positive_seconds("IMAGE_REQUEST_TIMEOUT", 120, "kaiwa.E046")
     max_bytes = getattr(settings, "IMAGE_MAX_BYTES", 1)
     if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1:
         errors.append(

@@ -24,6 +24,7 @@ from assistant.reply_lifecycle import active_reply_id
 from assistant.turn_runner.loading import LoadedTurn, TurnOverrides, load_started_turn
 from assistant.turn_runner.tasks import spawn_turn
 from assistant.turns import Turn, turn_start, turn_stop
+from assistant.user_events import join_user_events, leave_user_events
 from config import json_input
 from conversations.api.serializers import MessageOutputSerializer
 from conversations.errors import DomainError, InvalidInput, NotFound
@@ -59,6 +60,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.user = user
+        # The user's events too (image jobs a turn's generate_image started, say).
+        await join_user_events(self, user.pk)
         self.followers: dict[str, ReplyFollower] = {}
         self.tasks: list[asyncio.Task] = []
         self.exit_stack = AsyncExitStack()
@@ -75,6 +78,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             task.cancel()
         if hasattr(self, "exit_stack"):
             await self.exit_stack.aclose()
+        if hasattr(self, "user"):
+            await leave_user_events(self, self.user.pk)
 
     # --- client → server ----------------------------------------------------------------
 
@@ -174,6 +179,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         """The user's credentials changed somewhere (accounts/revocation.py): are ours valid?"""
         if not await self.credentials.still_valid(message):
             await self.close(code=CLOSE_NOT_AUTHENTICATED)
+
+    async def user_event(self, message: dict[str, Any]) -> None:
+        """One of the user's events (assistant/user_events.py), such as `image_job`."""
+        await self._send_json(message["event"])
 
     def _follower(self, message_id: str) -> ReplyFollower:
         follower = self.followers.get(message_id)

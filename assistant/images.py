@@ -29,7 +29,6 @@ from django.db import transaction
 
 from assistant.backends import get_backend
 from assistant.backends.base import GeneratedImageData
-from assistant.db_threads import in_db_thread
 from assistant.errors import UpstreamError, UpstreamTimeout
 from assistant.limits import image_quota_take, quota_check
 from assistant.models import IMAGE_CONTENT_TYPES, GeneratedImage
@@ -247,15 +246,13 @@ class _ImageAllowance:
 
     user: Any
     day: date
-    # How the async fetch reaches the database: back on the caller's thread for sync
-    # callers (sync_to_async, thread-sensitive), the turn database threads in a turn.
-    in_db: Callable = sync_to_async
     spent: bool = False
 
     async def record(self, generated: GeneratedImageData) -> None:
         self.spent = True
         usage = generated.usage
-        await self.in_db(usage_record)(
+        # Back on the caller's thread (sync_to_async, thread-sensitive): the view's.
+        await sync_to_async(usage_record)(
             user=self.user,
             kind=UsageKind.IMAGE,
             model=generated.model,
@@ -281,22 +278,5 @@ def image_generate(
     finally:
         allowance.close()
     return image_store(
-        user=user, prompt=prompt, size=size, fetched=fetched, source_message=source_message
-    )
-
-
-async def aimage_generate(
-    *, user: Any, prompt: str, size: str, source_message: Message | None = None
-) -> GeneratedImage:
-    """`image_generate` for async callers (the generate_image tool inside a turn, whose
-    tokens the turn has reserved: only the image quota is checked here)."""
-    validate_image_request(prompt=prompt, size=size)
-    day = await in_db_thread(image_quota_take)(user=user)
-    allowance = _ImageAllowance(user=user, day=day, in_db=in_db_thread)
-    try:
-        fetched = await image_fetch(prompt=prompt, size=size, spent=allowance.record)
-    finally:
-        await in_db_thread(allowance.close)()
-    return await in_db_thread(image_store)(
         user=user, prompt=prompt, size=size, fetched=fetched, source_message=source_message
     )

@@ -1,4 +1,5 @@
-"""What an ASGI process does before it serves: check configuration, recover stale replies."""
+"""What an ASGI process does before it serves: check configuration, recover stale replies
+and image jobs."""
 
 import gc
 import logging
@@ -11,17 +12,21 @@ logger = logging.getLogger("kaiwa.startup")
 def prepare_process() -> None:
     """Raise SystemCheckError on LLM misconfiguration; mark dead processes' replies."""
     from assistant.checks import run_startup_checks
+    from assistant.image_jobs import recover_stale_image_jobs
     from assistant.reply_lifecycle import recover_stale_replies
 
     run_startup_checks()
     try:
         recovered = recover_stale_replies()
+        jobs = recover_stale_image_jobs()
     except DatabaseError:
         # Not migrated yet (first start): nothing to recover.
         logger.warning("startup_recovery_skipped")
         return
     if recovered:
         logger.info("stale_replies_interrupted", extra={"count": recovered})
+    if jobs:
+        logger.info("stale_image_jobs_interrupted", extra={"count": jobs})
 
 
 def freeze_startup_objects() -> None:

@@ -557,6 +557,9 @@ OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
 OPENAI_IMAGE_MODEL = env.str("OPENAI_IMAGE_MODEL", default="dall-e-3")
 LLM_REQUEST_TIMEOUT = _env_number("LLM_REQUEST_TIMEOUT", 30.0, float)
 LLM_MAX_RETRIES = _env_number("LLM_MAX_RETRIES", 3, int)  # the SDK's own retries
+# Image models take 10 to 60 seconds: image calls have a timeout and retries of their own.
+IMAGE_REQUEST_TIMEOUT = _env_number("IMAGE_REQUEST_TIMEOUT", 120.0, float)
+IMAGE_MAX_RETRIES = _env_number("IMAGE_MAX_RETRIES", 2, int)
 # The SDK's HTTP client: "aiohttp" (the SDK's documented aiohttp transport; less CPU per
 # streamed chunk) or "httpx" (the SDK's default httpx2 client).
 LLM_HTTP_CLIENT = env.str("LLM_HTTP_CLIENT", default="aiohttp").strip().lower()
@@ -584,6 +587,8 @@ if LLM_PROVIDER == "azure":
             "image_deployment": AZURE_OPENAI_IMAGE_DEPLOYMENT,
             "timeout": LLM_REQUEST_TIMEOUT,
             "max_retries": LLM_MAX_RETRIES,
+            "image_timeout": IMAGE_REQUEST_TIMEOUT,
+            "image_max_retries": IMAGE_MAX_RETRIES,
             "http_client": LLM_HTTP_CLIENT,
         },
     }
@@ -597,6 +602,8 @@ elif LLM_PROVIDER == "openai":
             "image_model": OPENAI_IMAGE_MODEL,
             "timeout": LLM_REQUEST_TIMEOUT,
             "max_retries": LLM_MAX_RETRIES,
+            "image_timeout": IMAGE_REQUEST_TIMEOUT,
+            "image_max_retries": IMAGE_MAX_RETRIES,
             "http_client": LLM_HTTP_CLIENT,
         },
     }

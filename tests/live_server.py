@@ -134,6 +134,8 @@ def server_env(upstream: FakeOpenAIServer, **extra: str) -> dict[str, str]:
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
             "KAIWA_TESTS_FAST_PASSWORD_HASHER": "true",
+            # Generated images of the test servers: never the working tree's media folder.
+            "MEDIA_ROOT": str(ROOT / "test-artifacts" / "media"),
         }
     )
     env.update(extra)

@@ -29,6 +29,14 @@ class WS:
         )
         return cls(session, ws)
 
+    @classmethod
+    async def connect_events(cls, server, cookie: str):
+        """The per-user socket (/ws/events/), as the images page holds it."""
+        session = aiohttp.ClientSession()
+        headers = {"Origin": server.url, "Cookie": cookie}
+        ws = await session.ws_connect(f"{server.ws_url}/ws/events/", headers=headers)
+        return cls(session, ws)
+
     async def send(self, payload: dict[str, Any] | str) -> None:
         await self.ws.send_str(payload if isinstance(payload, str) else json.dumps(payload))
 

@@ -1,6 +1,7 @@
 """Input and output shapes of the analyze, assistant and images endpoints."""
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from assistant.images import PROMPT_MAX_CHARS
@@ -44,12 +45,55 @@ class ImageInputSerializer(serializers.Serializer):
         return value
 
 
+class ImageErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
 class ImageOutputSerializer(serializers.ModelSerializer):
-    url = serializers.SerializerMethodField(help_text="This service's owner-only file URL.")
+    """An image, or its job while it is made (`status`); the context's `usual_seconds` is
+    how long the user's images usually take."""
+
+    url = serializers.SerializerMethodField(
+        help_text="This service's owner-only file URL; null until the image is complete."
+    )
+    error = serializers.SerializerMethodField(
+        help_text="{code, message} of a failed or interrupted job; else null."
+    )
+    usual_seconds = serializers.SerializerMethodField(
+        help_text="How long this user's images usually take (the median of recent ones), "
+        "for a progress indicator; null once the job has ended."
+    )
 
     class Meta:
         model = GeneratedImage
-        fields = ["id", "prompt", "revised_prompt", "size", "model", "url", "created_at"]
+        fields = [
+            "id",
+            "status",
+            "prompt",
+            "revised_prompt",
+            "size",
+            "model",
+            "url",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "usual_seconds",
+        ]
 
-    def get_url(self, image: GeneratedImage) -> str:
-        return image.get_file_url()
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_url(self, image: GeneratedImage) -> str | None:
+        return image.get_file_url() if image.status == GeneratedImage.Status.COMPLETE else None
+
+    @extend_schema_field(ImageErrorSerializer(allow_null=True))
+    def get_error(self, image: GeneratedImage) -> dict | None:
+        if not image.error_code:
+            return None
+        return {"code": image.error_code, "message": image.error_text}
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_usual_seconds(self, image: GeneratedImage) -> float | None:
+        if image.is_finished:
+            return None
+        return self.context.get("usual_seconds")

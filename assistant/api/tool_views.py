@@ -2,8 +2,9 @@
 
 from asgiref.sync import async_to_sync
 from django.http import FileResponse, Http404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -18,6 +19,12 @@ from assistant.api.tool_serializers import (
     AssistantOutputSerializer,
     ImageInputSerializer,
     ImageOutputSerializer,
+)
+from assistant.image_jobs import (
+    image_job_create,
+    recover_stale_image_jobs,
+    spawn_image_job_from_thread,
+    usual_image_seconds,
 )
 from assistant.images import image_generate
 from assistant.limits import SendThrottle
@@ -98,20 +105,67 @@ class ImageViewSet(viewsets.GenericViewSet):
         return GeneratedImage.objects.for_user(self.request.user).order_by("-created_at", "-id")
 
     def list(self, request):
+        # Jobs whose process died show as interrupted, not running forever.
+        recover_stale_image_jobs(owner_id=request.user.pk)
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(ImageOutputSerializer(page, many=True).data)
+        context = self._job_context(page)
+        return self.get_paginated_response(
+            ImageOutputSerializer(page, many=True, context=context).data
+        )
 
     @extend_schema(
         request=ImageInputSerializer,
-        responses={201: ImageOutputSerializer, **_UPSTREAM_ERRORS},
+        parameters=[
+            OpenApiParameter(
+                "Prefer",
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="`respond-async`: answer 202 with the pending job at once; the "
+                "image is made in the background (follow it with GET /api/images/{id}/ or "
+                "the `image_job` socket events).",
+            )
+        ],
+        responses={
+            201: ImageOutputSerializer,
+            202: OpenApiResponse(ImageOutputSerializer, description="The pending job."),
+            **_UPSTREAM_ERRORS,
+        },
     )
     def create(self, request):
         data = validated_input(ImageInputSerializer, request.data)
+        if _prefers_async(request):
+            job = image_job_create(user=request.user, prompt=data["prompt"], size=data["size"])
+            spawn_image_job_from_thread(job.pk)
+            return Response(
+                ImageOutputSerializer(job, context=self._job_context([job])).data,
+                status=status.HTTP_202_ACCEPTED,
+                headers={
+                    "Location": reverse("image-detail", kwargs={"pk": job.pk}),
+                    "Preference-Applied": "respond-async",
+                },
+            )
         image = image_generate(user=request.user, prompt=data["prompt"], size=data["size"])
         return Response(ImageOutputSerializer(image).data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request, pk=None):
-        return Response(ImageOutputSerializer(self.get_object()).data)
+        recover_stale_image_jobs(owner_id=request.user.pk, job_id=pk)
+        image = self.get_object()
+        return Response(ImageOutputSerializer(image, context=self._job_context([image])).data)
+
+    def _job_context(self, images) -> dict:
+        """The usual duration, read only when an unfinished job is shown."""
+        if any(not image.is_finished for image in images):
+            return {"usual_seconds": usual_image_seconds(user=self.request.user)}
+        return {}
+
+
+def _prefers_async(request) -> bool:
+    """RFC 7240's `Prefer: respond-async` (among other preferences, any case)."""
+    preferences = request.headers.get("Prefer", "")
+    return any(
+        part.split(";")[0].split("=")[0].strip().lower() == "respond-async"
+        for part in preferences.split(",")
+    )
 
 
 class ImageFileView(APIView):

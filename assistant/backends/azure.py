@@ -144,8 +144,7 @@ class AzureOpenAIBackend(OpenAICompatibleBackend):
                 base_url=f"{endpoint}/openai/v1/",
                 # Microsoft's documented v1 pattern: the key travels as a Bearer token.
                 api_key=api_key,
-                max_retries=self.max_retries,
-                timeout=self.timeout,
+                **self._limits(purpose),
                 http_client=self._http_client(),
             )
         # No azure_deployment: the per-call `model` becomes the deployment in the path, so
@@ -154,7 +153,6 @@ class AzureOpenAIBackend(OpenAICompatibleBackend):
             azure_endpoint=endpoint,
             api_key=api_key,
             api_version=self.api_version,
-            max_retries=self.max_retries,
-            timeout=self.timeout,
+            **self._limits(purpose),
             http_client=self._http_client(),
         )

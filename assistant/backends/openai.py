@@ -76,7 +76,6 @@ class OpenAIBackend(OpenAICompatibleBackend):
         return openai.AsyncOpenAI(
             api_key=api_key,
             base_url=self.base_url or None,
-            max_retries=self.max_retries,
-            timeout=self.timeout,
+            **self._limits(purpose),
             http_client=self._http_client(),
         )

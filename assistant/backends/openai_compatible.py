@@ -78,6 +78,9 @@ class CompatibleOptions(Options):
 
     timeout: float = option("LLM_REQUEST_TIMEOUT", 30.0)
     max_retries: int = option("LLM_MAX_RETRIES", 3)  # the SDK's own retries
+    # Image calls: 10 to 60 seconds each, so a timeout and retries of their own.
+    image_timeout: float = option("IMAGE_REQUEST_TIMEOUT", 120.0)
+    image_max_retries: int = option("IMAGE_MAX_RETRIES", 2)
     http_client: str = option("LLM_HTTP_CLIENT", "aiohttp", choices=HTTP_CLIENTS)
 
 
@@ -97,6 +100,8 @@ class OpenAICompatibleBackend(LLMBackend):
         self.image_model = image_model
         self.timeout = options.timeout
         self.max_retries = options.max_retries
+        self.image_timeout = options.image_timeout
+        self.image_max_retries = options.image_max_retries
         # Cleared (for this instance) the first time the server rejects `stream_options`.
         self.stream_usage_supported = True
         self._clients: dict[asyncio.AbstractEventLoop, dict[str, openai.AsyncOpenAI]] = {}
@@ -113,6 +118,12 @@ class OpenAICompatibleBackend(LLMBackend):
     def _make_client(self, purpose: Purpose) -> openai.AsyncOpenAI:
         """Build the SDK client for `purpose` ("chat" or "image")."""
         raise NotImplementedError
+
+    def _limits(self, purpose: Purpose) -> dict[str, Any]:
+        """The SDK client's timeout and retries for `purpose`."""
+        if purpose == "image":
+            return {"timeout": self.image_timeout, "max_retries": self.image_max_retries}
+        return {"timeout": self.timeout, "max_retries": self.max_retries}
 
     def _http_client(self) -> Any:
         """A new HTTP client for an SDK client (assistant/backends/http_clients.py)."""

@@ -9,3 +9,9 @@ def conversation_group(conversation_id) -> str:
 def control_group(message_id) -> str:
     """The group the runner of one reply listens on for `stop`."""
     return f"turn-control.{message_id}"
+
+
+def user_events_group(user_id) -> str:
+    """The group of a user's open sockets (any page), for events about the user's things
+    that belong to no conversation, such as image jobs (assistant/user_events.py)."""
+    return f"user-events.{user_id}"

@@ -1,16 +1,26 @@
 """generate_image: generate an image, store it for the acting user, return our own URL.
 
-The reply may embed the image with the returned Markdown; the URL is this service's
-owner-only file view (the sanitiser keeps same-origin images), never the provider's.
+The image is an image job (assistant/image_jobs.py), the same as POST /api/images/ with
+`Prefer: respond-async`: the owner's pages see it on the images page and get its
+`image_job` events, and it survives the turn (a stop, a closed tab). The tool waits for the
+job up to IMAGE_REQUEST_TIMEOUT: when it is complete the reply may embed the image with the
+returned Markdown (our own owner-only file URL, which the sanitiser keeps, never the
+provider's); when it is still running the result says so and where it will appear, and
+the job goes on by itself.
 """
 
+import asyncio
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.urls import reverse
 
-from assistant.images import PROMPT_MAX_CHARS, aimage_generate
+from assistant.db_threads import in_db_thread
+from assistant.image_jobs import image_job_create, spawn_image_job
+from assistant.images import PROMPT_MAX_CHARS
 from assistant.limits import Throttled, send_rate_check
+from assistant.models import GeneratedImage
 from assistant.tools.registry import Tool, ToolContext, register
 
 DEFAULT_SIZE = "1024x1024"
@@ -52,7 +62,7 @@ async def _handle(arguments: dict[str, Any], context: ToolContext) -> dict[str, 
         await sync_to_async(send_rate_check, thread_sensitive=False)(
             user=context.user, scope="images"
         )
-        image = await aimage_generate(
+        job = await in_db_thread(image_job_create)(
             user=context.user,
             prompt=arguments["prompt"],
             size=size,
@@ -60,9 +70,26 @@ async def _handle(arguments: dict[str, Any], context: ToolContext) -> dict[str, 
         )
     except Throttled as exc:
         return {"error": exc.detail}
+    # Shielded: a stop of the turn ends the wait, never the job.
+    task = spawn_image_job(job.pk)
+    try:
+        async with asyncio.timeout(settings.IMAGE_REQUEST_TIMEOUT):
+            image = await asyncio.shield(task)
+    except TimeoutError:
+        return {
+            "image_id": str(job.pk),
+            "status": "running",
+            "note": "The image is still being made; it will appear on the images page "
+            f"({reverse('images')}) when it is ready.",
+        }
+    if image is None or image.status != GeneratedImage.Status.COMPLETE:
+        code = image.error_code if image is not None else "upstream_error"
+        text = image.error_text if image is not None else "The image job was lost."
+        return {"error": text, "code": code}
     url = image.get_file_url()
     return {
         "image_id": str(image.pk),
+        "status": "complete",
         "url": url,
         "revised_prompt": image.revised_prompt,
         "markdown": f"![{_alt_text(image.prompt)}]({url})",

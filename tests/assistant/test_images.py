@@ -233,7 +233,10 @@ def test_a_refused_address_in_a_turn_is_a_tool_error_and_the_turn_is_kept(
     rows = Message.objects.filter(conversation_id=body["conversation_id"])
     assert rows.get(role="user").content == "描いて"
     assert "not public" in json.loads(rows.get(role="tool").content)["error"]
-    assert not GeneratedImage.objects.exists() and stored_files(settings) == []
+    # The tool's image job ended failed, with its code; no file was stored.
+    (job,) = GeneratedImage.objects.all()
+    assert job.status == "failed" and job.error_code == "upstream_error" and not job.file
+    assert stored_files(settings) == []
 
 
 @pytest.mark.django_db
@@ -322,7 +325,8 @@ def test_generate_image_tool_failure_goes_back_to_the_model(api_client, llm_upst
     assert body["message"] == "Sorry."
     tool_row = Message.objects.get(conversation_id=body["conversation_id"], role="tool")
     assert "not a PNG, JPEG or WebP" in json.loads(tool_row.content)["error"]
-    assert not GeneratedImage.objects.exists()
+    (job,) = GeneratedImage.objects.all()  # the tool's job, failed with nothing stored
+    assert job.status == "failed" and not job.file and job.content_type == ""
 
 
 @pytest.mark.django_db

@@ -593,8 +593,11 @@ class ImageResult(FakeResponse):
     b64_json: str | None = None
     url: str | None = None
     revised_prompt: str | None = None
+    delay: float = 0.0  # seconds before the answer: image models take 10 to 60 s
 
     async def render(self, ctx: _Ctx) -> web.StreamResponse:
+        if self.delay and not await ctx.server._sleep(self.delay):
+            return _abort(ctx)
         item: dict[str, Any] = {}
         if self.b64_json is not None:
             item["b64_json"] = self.b64_json
@@ -761,10 +764,14 @@ def raw(
     return RawResponse(status, body, dict(headers or {}), content_type)
 
 
-def image_b64(png_bytes: bytes | None = None, *, revised_prompt: str | None = None) -> ImageResult:
+def image_b64(
+    png_bytes: bytes | None = None, *, revised_prompt: str | None = None, delay: float = 0.0
+) -> ImageResult:
     data = png_bytes if png_bytes is not None else tiny_png()
     return ImageResult(
-        b64_json=base64.b64encode(data).decode("ascii"), revised_prompt=revised_prompt
+        b64_json=base64.b64encode(data).decode("ascii"),
+        revised_prompt=revised_prompt,
+        delay=delay,
     )
 
 

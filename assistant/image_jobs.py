@@ -1,0 +1,340 @@
+"""Image generation as a job: it outlives the request, the tab and the socket that asked.
+
+    pending ──▶ running ──▶ complete | failed
+        └─────────┴──(its runner's process died)──▶ interrupted
+
+`image_job_create` counts the image against DAILY_IMAGE_QUOTA and stores the job `pending`
+in one transaction (a refused job stores nothing). `spawn_image_job` runs it as a task that
+belongs to no request or socket, like a turn (assistant/turn_runner/tasks.py): the runner
+says it is alive through `live.liveness` (the same beat as the replies'), writes a database
+heartbeat, and tells the owner's sockets (assistant/user_events.py) `image_job` events:
+`progress` when it starts and at each heartbeat, then `complete` or `failed`.
+
+The provider's image is charged to the usage ledger as soon as the provider has made it
+(`charged`), in one transaction with the flag. A job that fails before that gives its
+quota back. A job whose process died is found stale by `recover_stale_image_jobs` (the
+same rule as a reply's: an old heartbeat and no live runner anywhere) and marked
+`interrupted`; a running one is charged as an estimate then, since the provider may have
+made the image, and a pending one gives its quota back.
+"""
+
+import asyncio
+import contextvars
+import logging
+import statistics
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from assistant.backends import get_backend
+from assistant.backends.base import GeneratedImageData
+from assistant.db_threads import in_db_thread
+from assistant.errors import LLMError, UpstreamError
+from assistant.images import FetchedImage, image_fetch, validate_image_request
+from assistant.limits import image_quota_take, quota_check
+from assistant.live.liveness import alive_among, running
+from assistant.models import IMAGE_CONTENT_TYPES, GeneratedImage
+from assistant.user_events import publish_user_event, publish_user_event_from_sync
+from conversations.models import Message
+from usage.models import UsageKind
+from usage.services import image_give_back, usage_record
+
+logger = logging.getLogger("kaiwa.images")
+
+Status = GeneratedImage.Status
+UNFINISHED = (Status.PENDING, Status.RUNNING)
+EVENT_TYPE = "image_job"
+# The usual duration before a user has any finished job: image models take 10 to 60 s.
+DEFAULT_USUAL_SECONDS = 30.0
+USUAL_FROM_LAST = 20  # finished jobs the median is taken over
+
+
+# --- creating ------------------------------------------------------------------------
+
+
+def image_job_create(
+    *, user: Any, prompt: str, size: str, source_message: Message | None = None
+) -> GeneratedImage:
+    """Count one image against the user's quotas and store its job `pending`."""
+    validate_image_request(prompt=prompt, size=size)
+    quota_check(user=user)
+    if source_message is not None and source_message.conversation.owner_id != user.pk:
+        source_message = None
+    with transaction.atomic():
+        day = image_quota_take(user=user)  # Throttled rolls the whole job back
+        return GeneratedImage.objects.create(
+            owner=user,
+            prompt=prompt,
+            size=size,
+            status=Status.PENDING,
+            quota_day=day,
+            source_message=source_message,
+        )
+
+
+# --- running -------------------------------------------------------------------------
+
+# The jobs running in this process; also their strong references (asyncio keeps weak ones).
+_running: dict[str, asyncio.Task] = {}
+
+
+def spawn_image_job(job_id) -> asyncio.Task:
+    """Run the job as a task of the running loop, detached from the caller (a fresh
+    context, as a turn: the caller's request or socket may end first)."""
+    task = asyncio.get_running_loop().create_task(
+        run_image_job(job_id), context=contextvars.Context()
+    )
+    key = str(job_id)
+    _running[key] = task
+    task.add_done_callback(lambda _: _running.pop(key, None))
+    return task
+
+
+def spawn_image_job_from_thread(job_id) -> None:
+    """Spawn the job onto the server's event loop from a request's thread; once this
+    returns the job runs, whatever becomes of the request."""
+    async_to_sync(_spawn)(job_id)
+
+
+async def _spawn(job_id) -> None:
+    spawn_image_job(job_id)
+
+
+async def run_image_job(job_id) -> GeneratedImage | None:
+    """Generate the job's image to its end; returns the stored job (None if it is gone)."""
+    # First, before any database work: readers must know this runner is alive.
+    running.add(job_id)
+    try:
+        job = await _mark_running(job_id)
+        if job is None:  # gone, or already run or recovered elsewhere
+            return await _read(job_id)
+        usual = await _usual_seconds(user=job.owner)
+        await publish_job_event(job, "progress", usual_seconds=usual)
+        beat = asyncio.create_task(_beat(job, usual))
+        error: LLMError | None = None
+        try:
+            fetched = await image_fetch(
+                prompt=job.prompt, size=job.size, spent=lambda made: _charge(job, made)
+            )
+        except LLMError as exc:
+            error = exc
+        except Exception:  # a bug must not leave the job running forever
+            logger.exception("image_job_crashed", extra={"image_id": str(job_id)})
+            error = UpstreamError("The image generation failed unexpectedly.")
+        finally:
+            beat.cancel()
+        if error is not None:
+            job = await _fail(job, error)
+        else:
+            job = await _complete(job, fetched)
+        await publish_job_event(
+            job, "complete" if job.status == Status.COMPLETE else "failed", usual_seconds=usual
+        )
+        logger.info(
+            "image_job_finished",
+            extra={"image_id": str(job_id), "status": job.status, "code": job.error_code},
+        )
+        return job
+    finally:
+        running.discard(job_id)
+
+
+@in_db_thread
+def _mark_running(job_id) -> GeneratedImage | None:
+    now = timezone.now()
+    started = GeneratedImage.objects.filter(pk=job_id, status=Status.PENDING).update(
+        status=Status.RUNNING, started_at=now, heartbeat_at=now
+    )
+    if not started:
+        return None
+    return GeneratedImage.objects.select_related("owner").get(pk=job_id)
+
+
+@in_db_thread
+def _read(job_id) -> GeneratedImage | None:
+    return GeneratedImage.objects.filter(pk=job_id).first()
+
+
+async def _beat(job: GeneratedImage, usual: float) -> None:
+    """The database heartbeat (for when the live store cannot tell) and a progress event,
+    a few times per STREAM_STALE_AFTER_SECONDS."""
+    while True:
+        await asyncio.sleep(settings.STREAM_STALE_AFTER_SECONDS / 4)
+        try:
+            await _heartbeat(job.pk)
+        except Exception:  # the next beat tries again; liveness still says we are alive
+            logger.warning("image_job_heartbeat_failed", exc_info=True)
+        await publish_job_event(job, "progress", usual_seconds=usual)
+
+
+@in_db_thread
+def _heartbeat(job_id) -> None:
+    GeneratedImage.objects.filter(pk=job_id, status=Status.RUNNING).update(
+        heartbeat_at=timezone.now()
+    )
+
+
+@in_db_thread
+def _charge(job: GeneratedImage, made: GeneratedImageData) -> None:
+    """The provider made the image: it is spent, whatever its download gives."""
+    usage = made.usage
+    with transaction.atomic():
+        usage_record(
+            user=job.owner,
+            kind=UsageKind.IMAGE,
+            model=made.model,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            day=job.quota_day,
+        )
+        GeneratedImage.objects.filter(pk=job.pk).update(charged=True)
+
+
+@in_db_thread
+def _complete(job: GeneratedImage, fetched: FetchedImage) -> GeneratedImage:
+    extension = IMAGE_CONTENT_TYPES[fetched.content_type]
+    # upload_to replaces the name; only the extension is kept.
+    job.file.save(f"image.{extension}", ContentFile(fetched.data), save=False)
+    try:
+        with transaction.atomic():
+            done = GeneratedImage.objects.filter(pk=job.pk, status__in=UNFINISHED).update(
+                status=Status.COMPLETE,
+                file=job.file.name,
+                content_type=fetched.content_type,
+                byte_size=len(fetched.data),
+                revised_prompt=fetched.revised_prompt,
+                model=fetched.model,
+                finished_at=timezone.now(),
+                heartbeat_at=None,
+            )
+    except BaseException:
+        job.file.delete(save=False)
+        raise
+    if not done:  # recovered as interrupted meanwhile (and settled): it stays so
+        job.file.delete(save=False)
+    return GeneratedImage.objects.get(pk=job.pk)
+
+
+@in_db_thread
+def _fail(job: GeneratedImage, error: LLMError) -> GeneratedImage:
+    with transaction.atomic():
+        failed = GeneratedImage.objects.filter(pk=job.pk, status__in=UNFINISHED).update(
+            status=Status.FAILED,
+            error_code=error.code,
+            error_text=error.detail,
+            finished_at=timezone.now(),
+            heartbeat_at=None,
+        )
+        stored = GeneratedImage.objects.get(pk=job.pk)
+        if failed and not stored.charged and stored.quota_day is not None:
+            image_give_back(user=job.owner, day=stored.quota_day)
+    return stored
+
+
+# --- events --------------------------------------------------------------------------
+
+
+def job_event(job: GeneratedImage, event: str, *, usual_seconds: float) -> dict[str, Any]:
+    """An `image_job` socket event: `event` (progress, complete, failed) and the image as
+    GET /api/images/{id}/ shows it."""
+    # The REST shape, so a page handles an event and a GET alike.
+    from assistant.api.tool_serializers import ImageOutputSerializer
+
+    image = ImageOutputSerializer(job, context={"usual_seconds": usual_seconds}).data
+    return {"type": EVENT_TYPE, "event": event, "image": dict(image)}
+
+
+async def publish_job_event(job: GeneratedImage, event: str, *, usual_seconds: float) -> None:
+    await publish_user_event(job.owner_id, job_event(job, event, usual_seconds=usual_seconds))
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+def usual_image_seconds(*, user: Any) -> float:
+    """How long the user's images usually take: the median of their last finished jobs."""
+    spans = GeneratedImage.objects.filter(
+        owner=user, status=Status.COMPLETE, started_at__isnull=False, finished_at__isnull=False
+    ).order_by("-created_at")[:USUAL_FROM_LAST]
+    seconds = [(s.finished_at - s.started_at).total_seconds() for s in spans]
+    return round(statistics.median(seconds), 1) if seconds else DEFAULT_USUAL_SECONDS
+
+
+_usual_seconds = in_db_thread(usual_image_seconds)
+
+
+def recover_stale_image_jobs(*, owner_id=None, job_id=None) -> int:
+    """Mark stale unfinished jobs `interrupted` and settle them; returns how many. Every
+    reader of a job's state calls this first."""
+    cutoff = timezone.now() - timedelta(seconds=settings.STREAM_STALE_AFTER_SECONDS)
+    stale = GeneratedImage.objects.filter(status__in=UNFINISHED).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+    )
+    if owner_id is not None:
+        stale = stale.filter(owner_id=owner_id)
+    if job_id is not None:
+        stale = stale.filter(pk=job_id)
+    # Look first; write only when something is to recover (readers call this often).
+    ids = list(stale.values_list("pk", flat=True))
+    if ids:
+        try:
+            alive = alive_among(ids)
+        except Exception:  # the live store is away: judge by the database heartbeat alone
+            logger.warning("recovery_liveness_unknown", exc_info=True)
+            alive = set()
+        ids = [pk for pk in ids if pk not in alive]
+    if not ids:
+        return 0
+    with transaction.atomic():
+        recovered = [job for job in _mark_interrupted(ids)]
+    for job in recovered:
+        try:
+            publish_user_event_from_sync(
+                job.owner_id, job_event(job, "failed", usual_seconds=DEFAULT_USUAL_SECONDS)
+            )
+        except Exception:  # no loop to send from (start-up): readers see the stored state
+            logger.warning("image_job_interrupt_not_announced", exc_info=True)
+    return len(recovered)
+
+
+def _mark_interrupted(ids: list) -> list[GeneratedImage]:
+    recovered = []
+    for job in GeneratedImage.objects.select_related("owner").filter(
+        pk__in=ids, status__in=UNFINISHED
+    ):
+        marked = GeneratedImage.objects.filter(pk=job.pk, status=job.status).update(
+            status=Status.INTERRUPTED,
+            error_code="interrupted",
+            error_text="The server stopped while this image was being generated.",
+            finished_at=timezone.now(),
+            heartbeat_at=None,
+        )
+        if not marked:  # finished or recovered meanwhile by another process
+            continue
+        if not job.charged and job.status == Status.RUNNING:
+            # The provider may have made (and charged) the image before the process died.
+            usage_record(
+                user=job.owner,
+                kind=UsageKind.IMAGE,
+                model=_image_model(),
+                estimated=True,
+                day=job.quota_day,
+            )
+        elif not job.charged and job.quota_day is not None:
+            image_give_back(user=job.owner, day=job.quota_day)
+        job.refresh_from_db()
+        recovered.append(job)
+    return recovered
+
+
+def _image_model() -> str:
+    try:
+        return getattr(get_backend(), "image_model", "") or ""
+    except Exception:  # no usable backend configured: the call is recorded without a model
+        return ""
