@@ -230,6 +230,10 @@ def js_catalog() -> dict[str, str]:
         "images.generating": _("Generating…"),
         "images.empty": _("No images yet."),
         "images.created": _("Image generated."),
+        "images.started": _("Generating in the background; you may leave this page."),
+        "images.pending": _("Waiting to start…"),
+        "images.running": _("Generating… %(elapsed)s s (usually about %(usual)s s)"),
+        "images.failed": _("Not generated: %(reason)s"),
         "tokens.confirmRevoke": _(
             "Revoke the token “%(name)s”? Programs that use it will stop working."
         ),

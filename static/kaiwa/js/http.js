@@ -19,8 +19,8 @@ function csrfToken() {
 }
 
 /** Call the Kaiwa API as the logged-in user; resolves to the JSON body (null for 204). */
-export async function api(path, { method = 'GET', body, signal } = {}) {
-  const headers = { Accept: 'application/json' };
+export async function api(path, { method = 'GET', body, signal, headers: extra = {} } = {}) {
+  const headers = { ...extra, Accept: 'application/json' };
   const init = { method, headers, credentials: 'same-origin', signal };
   if (method !== 'GET' && method !== 'HEAD') {
     headers['X-CSRFToken'] = csrfToken();
