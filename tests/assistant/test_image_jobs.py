@@ -3,6 +3,7 @@ the same from another process, `interrupted` when its process dies; image calls 
 their own timeout."""
 
 import asyncio
+import json
 import time
 from datetime import timedelta
 
@@ -15,9 +16,10 @@ from accounts.services import api_token_create
 from assistant.image_jobs import image_job_create, recover_stale_image_jobs
 from assistant.limits import Throttled
 from assistant.models import GeneratedImage
+from conversations.models import Message
 from tests.assistant.test_multiprocess import SHARED_REDIS
-from tests.factories import UserFactory
-from tests.fakes.openai_server import image_b64, tiny_png
+from tests.factories import ConversationFactory, UserFactory
+from tests.fakes.openai_server import image_b64, reply, tiny_png, tool_calls
 from tests.live_server import redis_available, session_cookie
 from tests.streaming_clients import WS
 from usage.models import DailyUsage, UsageRecord
@@ -269,3 +271,68 @@ def test_recovery_settles_what_the_dead_job_may_have_spent(user, settings):
     assert DailyUsage.objects.get(user=user).images == 2
     (record,) = UsageRecord.objects.filter(kind="image")
     assert record.calls == 1
+
+
+# --- the generate_image tool in a turn -------------------------------------------------
+
+
+async def _tool_result(conversation_id) -> dict:
+    row = await sync_to_async(
+        lambda: Message.objects.get(conversation_id=conversation_id, role="tool")
+    )()
+    return json.loads(row.content)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(60)
+async def test_the_tool_waits_for_its_job_and_the_reply_embeds_the_image(
+    live, upstream, owner, cookie
+):
+    conversation = await sync_to_async(ConversationFactory)(owner=owner)
+    upstream.enqueue(
+        tool_calls([("generate_image", {"prompt": "縁側の猫"}, "call_img")]), reply("できました。")
+    )
+    upstream.enqueue_image(image_b64(PNG, delay=1.5))
+    socket = await WS.connect(live, conversation.id, cookie)
+    await socket.send({"type": "send", "content": "猫を描いて"})
+    done = await socket.until("done", timeout=30)
+    await socket.close()
+
+    assert done["status"] == "complete"
+    # The conversation's sockets got the job's events too, before the reply ended.
+    events = [f["event"] for f in socket.received if f["type"] == "image_job"]
+    assert events[0] == "progress" and events[-1] == "complete"
+    result = await _tool_result(conversation.id)
+    image = await sync_to_async(GeneratedImage.objects.get)(pk=result["image_id"])
+    assert result["status"] == "complete" and image.status == "complete"
+    assert result["markdown"] == f"![縁側の猫]({image.get_file_url()})"
+    assert image.source_message_id is not None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(90)
+async def test_a_job_outlasting_the_tools_wait_goes_on_and_is_told_when_done(
+    spawn_kaiwa, upstream, owner, cookie
+):
+    """The tool waits IMAGE_REQUEST_TIMEOUT; a retried image call takes longer. The reply
+    says the image is being made, and the job completes by itself afterwards."""
+    server = spawn_kaiwa("tool-wait", IMAGE_REQUEST_TIMEOUT="1.5", IMAGE_MAX_RETRIES="1")
+    conversation = await sync_to_async(ConversationFactory)(owner=owner)
+    upstream.enqueue(
+        tool_calls([("generate_image", {"prompt": "港の夕焼け"}, "call_img")]),
+        reply("いま描いています。"),
+    )
+    # The first attempt outlasts the timeout; the SDK's retry answers.
+    upstream.enqueue_image(image_b64(PNG, delay=5), image_b64(PNG, delay=0.3))
+    socket = await WS.connect(server, conversation.id, cookie)
+    await socket.send({"type": "send", "content": "夕焼けを描いて"})
+    done = await socket.until("done", timeout=30)
+    assert done["status"] == "complete"
+    result = await _tool_result(conversation.id)
+    assert result["status"] == "running" and "/images/" in result["note"]
+
+    told = [f for f in socket.received if f["type"] == "image_job" and f["event"] == "complete"]
+    completed = told[0] if told else await image_event(socket, "complete")
+    await socket.close()
+    assert completed["image"]["id"] == result["image_id"]
+    assert len(upstream.image_requests()) == 2

@@ -1,4 +1,4 @@
-"""The conversation WebSocket refuses strangers: 4401 anonymous, 4404 another user's."""
+"""The WebSockets refuse strangers: 4401 anonymous, 4404 another user's conversation."""
 
 import uuid
 
@@ -35,6 +35,16 @@ async def test_anonymous_socket_is_closed_with_4401(live, conversation):
         code, frames = await _refused_with(ws)
     finally:
         await ws.close()
+    assert code == 4401 and frames == []
+
+
+async def test_anonymous_events_socket_is_closed_with_4401(live):
+    session = aiohttp.ClientSession()
+    try:
+        ws = await session.ws_connect(f"{live.ws_url}/ws/events/", headers={"Origin": live.url})
+        code, frames = await _refused_with(WS(session, ws))
+    finally:
+        await session.close()
     assert code == 4401 and frames == []
 
 
