@@ -1,4 +1,5 @@
-"""Which replies have a live runner, here or in another process."""
+"""Which replies and image jobs have a live runner, here or in another process (both are
+named by UUIDs, so one set holds them)."""
 
 import logging
 import math
