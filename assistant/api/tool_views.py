@@ -148,8 +148,10 @@ class ImageViewSet(viewsets.GenericViewSet):
         return Response(ImageOutputSerializer(image).data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request, pk=None):
-        recover_stale_image_jobs(owner_id=request.user.pk, job_id=pk)
         image = self.get_object()
+        # A job whose process died shows as interrupted, not running forever.
+        if not image.is_finished and recover_stale_image_jobs(job_id=image.pk):
+            image.refresh_from_db()
         return Response(ImageOutputSerializer(image, context=self._job_context([image])).data)
 
     def _job_context(self, images) -> dict:
