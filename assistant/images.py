@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +26,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils import timezone
 
 from assistant.backends import get_backend
 from assistant.backends.base import GeneratedImageData
@@ -210,8 +211,10 @@ def image_store(
     size: str,
     fetched: FetchedImage,
     source_message: Message | None = None,
+    started_at: datetime | None = None,
 ) -> GeneratedImage:
-    """Write the bytes to the images storage under a server-generated name and record them."""
+    """Write the bytes to the images storage under a server-generated name and record them
+    (`complete`; with `started_at`, its duration counts in the user's usual one)."""
     if source_message is not None and source_message.conversation.owner_id != user.pk:
         source_message = None
     image = GeneratedImage(
@@ -223,6 +226,8 @@ def image_store(
         content_type=fetched.content_type,
         byte_size=len(fetched.data),
         source_message=source_message,
+        started_at=started_at,
+        finished_at=timezone.now() if started_at else None,
     )
     extension = IMAGE_CONTENT_TYPES[fetched.content_type]
     # upload_to replaces the name; only the extension is kept.
@@ -273,10 +278,16 @@ def image_generate(
     validate_image_request(prompt=prompt, size=size)
     quota_check(user=user)
     allowance = _ImageAllowance(user=user, day=image_quota_take(user=user))
+    started_at = timezone.now()
     try:
         fetched = async_to_sync(image_fetch)(prompt=prompt, size=size, spent=allowance.record)
     finally:
         allowance.close()
     return image_store(
-        user=user, prompt=prompt, size=size, fetched=fetched, source_message=source_message
+        user=user,
+        prompt=prompt,
+        size=size,
+        fetched=fetched,
+        source_message=source_message,
+        started_at=started_at,
     )

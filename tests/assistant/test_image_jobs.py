@@ -13,7 +13,12 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from accounts.services import api_token_create
-from assistant.image_jobs import image_job_create, recover_stale_image_jobs
+from assistant.image_jobs import (
+    DEFAULT_USUAL_SECONDS,
+    image_job_create,
+    recover_stale_image_jobs,
+    usual_image_seconds,
+)
 from assistant.limits import Throttled
 from assistant.models import GeneratedImage
 from conversations.models import Message
@@ -336,3 +341,18 @@ async def test_a_job_outlasting_the_tools_wait_goes_on_and_is_told_when_done(
     await socket.close()
     assert completed["image"]["id"] == result["image_id"]
     assert len(upstream.image_requests()) == 2
+
+
+@pytest.mark.django_db
+def test_the_usual_duration_is_the_median_of_the_users_finished_images(user, other_user):
+    assert usual_image_seconds(user=user) == DEFAULT_USUAL_SECONDS
+    start = timezone.now() - timedelta(minutes=5)
+    for owner, seconds in [(user, 10), (user, 40), (user, 12), (other_user, 300)]:
+        job = image_job_create(user=owner, prompt="p", size="1024x1024")
+        GeneratedImage.objects.filter(pk=job.pk).update(
+            status="complete",
+            content_type="image/png",
+            started_at=start,
+            finished_at=start + timedelta(seconds=seconds),
+        )
+    assert usual_image_seconds(user=user) == 12
