@@ -292,7 +292,7 @@ def recover_stale_image_jobs(*, owner_id=None, job_id=None) -> int:
     if not ids:
         return 0
     with transaction.atomic():
-        recovered = [job for job in _mark_interrupted(ids)]
+        recovered = _mark_interrupted(ids)
     for job in recovered:
         try:
             publish_user_event_from_sync(
