@@ -59,11 +59,21 @@ USUAL_FROM_LAST = 20  # finished jobs the median is taken over
 
 
 def image_job_create(
-    *, user: Any, prompt: str, size: str, source_message: Message | None = None
+    *,
+    user: Any,
+    prompt: str,
+    size: str,
+    source_message: Message | None = None,
+    check_tokens: bool = True,
 ) -> GeneratedImage:
-    """Count one image against the user's quotas and store its job `pending`."""
+    """Count one image against the user's quotas and store its job `pending`.
+
+    `check_tokens=False` in a turn (the generate_image tool), whose tokens the turn has
+    reserved: only the image quota is checked there.
+    """
     validate_image_request(prompt=prompt, size=size)
-    quota_check(user=user)
+    if check_tokens:
+        quota_check(user=user)
     if source_message is not None and source_message.conversation.owner_id != user.pk:
         source_message = None
     with transaction.atomic():

@@ -67,6 +67,7 @@ async def _handle(arguments: dict[str, Any], context: ToolContext) -> dict[str, 
             prompt=arguments["prompt"],
             size=size,
             source_message=context.message,
+            check_tokens=False,
         )
     except Throttled as exc:
         return {"error": exc.detail}
