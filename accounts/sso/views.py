@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 from joserfc.errors import JoseError
 
 from accounts.sso.client import LEEWAY_SECONDS, id_token_claims_options, oidc_client
@@ -41,12 +41,13 @@ def _refused(request: HttpRequest, problem: str, status: int = 403) -> HttpRespo
     )
 
 
-@require_POST
+@require_GET
 def sso_start(request: HttpRequest) -> HttpResponse:
-    """To the provider's authorization endpoint (a POST with CSRF, so no other site can
-    start a sign-in on someone's behalf)."""
+    """To the provider's authorization endpoint. A link, not a form: the site's CSP
+    (form-action 'self') would stop a form's redirect to another origin. Starting is
+    harmless; what could be forged is the callback, and `state` protects that."""
     config = _config_or_404()
-    next_url = request.POST.get("next", "")
+    next_url = request.GET.get("next", "")
     if next_url and url_has_allowed_host_and_scheme(
         next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):

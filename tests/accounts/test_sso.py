@@ -49,7 +49,7 @@ def sso(settings, fake_oidc):
 
 def sign_in(client: Client, provider: FakeOIDCProvider, *, next_url: str = ""):
     """Start at Kaiwa, pass through the provider, return Kaiwa's answer to the callback."""
-    start = client.post("/accounts/sso/login/", {"next": next_url} if next_url else {})
+    start = client.get("/accounts/sso/login/", {"next": next_url} if next_url else {})
     assert start.status_code == 302, start.content
     authorize = start["Location"]
     assert authorize.startswith(f"{provider.base_url}/authorize?")
@@ -152,7 +152,7 @@ def test_a_deactivated_user_cannot_sign_in(client, sso):
 
 
 def test_a_replayed_callback_is_refused(client, sso):
-    start = client.post("/accounts/sso/login/")
+    start = client.get("/accounts/sso/login/")
     back = requests.get(start["Location"], allow_redirects=False, timeout=10)
     callback = urlsplit(back.headers["Location"])
     assert client.get(f"{callback.path}?{callback.query}").status_code == 302
@@ -165,7 +165,7 @@ def test_a_replayed_callback_is_refused(client, sso):
 
 
 def test_a_callback_from_another_browser_is_refused(client, sso):
-    start = client.post("/accounts/sso/login/")
+    start = client.get("/accounts/sso/login/")
     back = requests.get(start["Location"], allow_redirects=False, timeout=10)
     callback = urlsplit(back.headers["Location"])
 
@@ -175,7 +175,7 @@ def test_a_callback_from_another_browser_is_refused(client, sso):
 
 
 def test_the_providers_own_refusal_is_shown(client, sso):
-    client.post("/accounts/sso/login/")
+    client.get("/accounts/sso/login/")
     state = next(k for k in client.session.keys() if k.startswith("_state_")).split("_")[-1]
 
     response = client.get(f"/accounts/sso/callback/?error=access_denied&state={state}")
@@ -186,7 +186,7 @@ def test_the_providers_own_refusal_is_shown(client, sso):
 def test_pkce_a_wrong_verifier_gets_no_token(client, sso):
     """The fake checks the verifier against the challenge; a client sending another one
     (as an attacker holding only the code would) gets no token and no sign-in."""
-    start = client.post("/accounts/sso/login/")
+    start = client.get("/accounts/sso/login/")
     session = client.session
     key = next(k for k in session.keys() if k.startswith("_state_"))
     data = session[key]
@@ -387,14 +387,14 @@ def test_without_sso_only_password_login_still_works(client, sso):
 
 def test_sso_routes_are_404_without_a_provider(client, settings):
     settings.OIDC_ISSUER = ""
-    assert client.post("/accounts/sso/login/").status_code == 404
+    assert client.get("/accounts/sso/login/").status_code == 404
     assert client.get("/accounts/sso/callback/?code=x&state=y").status_code == 404
 
 
 def test_an_unreachable_provider_is_a_clear_page(client, settings, sso):
     settings.OIDC_ISSUER = "http://127.0.0.1:9"  # discard port: nothing listens
 
-    response = client.post("/accounts/sso/login/")
+    response = client.get("/accounts/sso/login/")
 
     assert response.status_code == 502
     assert 'data-problem="unreachable"' in response.content.decode()
