@@ -78,6 +78,9 @@ def test_the_login_page_offers_the_provider_only_when_configured(client, setting
 
     assert 'id="sso-form"' in page and "Fake ID" in page
     assert 'id="login-form"' in page  # the password form stays without SSO_ONLY
+    # The page asked for is passed on to the sign-in.
+    page = client.get("/accounts/login/?next=/notes/").content.decode()
+    assert 'href="/accounts/sso/login/?next=/notes/"' in page
 
 
 def test_first_sign_in_creates_the_user_and_lands_in_the_chat(client, sso):
