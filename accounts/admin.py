@@ -1,13 +1,14 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
+from django.db.models import Count, Max
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from accounts.invites import invite_token_new
-from accounts.models import ApiToken, Invite, UserQuota
+from accounts.models import ApiToken, Invite, SsoIdentity, UserQuota
 
 
 @admin.register(ApiToken)
@@ -31,14 +32,76 @@ class UserQuotaInline(admin.StackedInline):
     max_num = 1
 
 
+class SsoIdentityInline(admin.TabularInline):
+    """How the user signs in through the provider; made by the first sign-in. Deleting a
+    row unlinks the provider's account (its next sign-in is a first one again)."""
+
+    model = SsoIdentity
+    extra = 0
+    fields = ["issuer", "subject", "tenant_id", "email", "created_at", "last_login_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class SsoFilter(admin.SimpleListFilter):
+    title = _("single sign-on")
+    parameter_name = "sso"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Signs in with single sign-on")), ("no", _("Password only"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(sso_count__gt=0)
+        if self.value() == "no":
+            return queryset.filter(sso_count=0)
+        return queryset
+
+
 admin.site.unregister(User)
 
 
 @admin.register(User)
 class KaiwaUserAdmin(UserAdmin):
-    """Django's user admin, plus the per-user daily token quota."""
+    """Django's user admin, plus the per-user daily token quota and single sign-on.
+    Unticking "active" ends the user's sessions, sockets and streams (accounts.revocation)."""
 
-    inlines = [*UserAdmin.inlines, UserQuotaInline]
+    inlines = [*UserAdmin.inlines, UserQuotaInline, SsoIdentityInline]
+    list_display = [*UserAdmin.list_display, "is_active", "uses_sso", "sso_last_login_at"]
+    list_filter = [*UserAdmin.list_filter, SsoFilter]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                sso_count=Count("sso_identities"),
+                sso_last=Max("sso_identities__last_login_at"),
+            )
+        )
+
+    @admin.display(description=_("SSO"), boolean=True, ordering="sso_count")
+    def uses_sso(self, user) -> bool:
+        return user.sso_count > 0
+
+    @admin.display(description=_("last SSO sign-in"), ordering="sso_last")
+    def sso_last_login_at(self, user):
+        return user.sso_last
+
+
+@admin.register(SsoIdentity)
+class SsoIdentityAdmin(admin.ModelAdmin):
+    """Who signs in through the provider, and when they last did."""
+
+    list_display = ["user", "email", "tenant_id", "created_at", "last_login_at"]
+    list_select_related = ["user"]
+    list_filter = ["tenant_id"]
+    search_fields = ["user__username", "email", "subject"]
+    fields = ["user", "issuer", "subject", "tenant_id", "email", "created_at", "last_login_at"]
+    readonly_fields = ["created_at", "last_login_at"]
+    autocomplete_fields = ["user"]
 
 
 @admin.register(Invite)

@@ -7,6 +7,7 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self) -> None:
-        # Registered here: the checks, the Bearer scheme, the lock-out log receiver and the
-        # receivers that end open sockets and streams with their credentials (revocation).
-        from accounts import checks, lockout, openapi, revocation  # noqa: F401
+        # Registered here: the checks, the Bearer scheme, the lock-out log receiver, the
+        # receivers that end open sockets and streams with their credentials (revocation)
+        # and the stored sessions of a deactivated user (deactivation).
+        from accounts import checks, deactivation, lockout, openapi, revocation  # noqa: F401

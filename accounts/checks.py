@@ -76,3 +76,71 @@ def check_cors_origins(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
                 )
             )
     return messages
+
+
+@register(TAG)
+def check_sso(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Single sign-on: a usable issuer URL, a client id and secret, `openid` among the
+    scopes, a multi-tenant Entra authority limited to tenants or domains, and SSO_ONLY only
+    with a provider."""
+    from accounts.sso.config import is_entra_multi_tenant, issuer_problem
+
+    issuer = getattr(settings, "OIDC_ISSUER", "")
+    if not issuer:
+        if getattr(settings, "SSO_ONLY", False):
+            return [
+                Error(
+                    "SSO_ONLY=true needs a single sign-on provider, but OIDC_ISSUER is empty.",
+                    hint="Set OIDC_ISSUER and its client id and secret, or unset SSO_ONLY.",
+                    id="accounts.E007",
+                )
+            ]
+        return []
+    messages: list[CheckMessage] = []
+    problem = issuer_problem(issuer)
+    if problem:
+        messages.append(
+            Error(
+                f"OIDC_ISSUER={issuer!r} {problem}.",
+                hint="The provider's issuer, e.g. https://login.microsoftonline.com/<tenant>/v2.0",
+                id="accounts.E004",
+            )
+        )
+    for name in ("OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"):
+        if not getattr(settings, name, ""):
+            messages.append(
+                Error(
+                    f"{name} must be set when OIDC_ISSUER is set.",
+                    hint="Both come from the application registered at the provider.",
+                    id="accounts.E005",
+                )
+            )
+    if "openid" not in getattr(settings, "OIDC_SCOPES", []):
+        messages.append(
+            Error(
+                "OIDC_SCOPES must include openid (without it there is no ID token).",
+                hint="The default is: openid email profile",
+                id="accounts.E006",
+            )
+        )
+    tenants = getattr(settings, "OIDC_ALLOWED_TENANTS", [])
+    domains = getattr(settings, "OIDC_ALLOWED_DOMAINS", [])
+    if not problem and is_entra_multi_tenant(issuer) and not (tenants or domains):
+        messages.append(
+            Error(
+                f"OIDC_ISSUER={issuer!r} lets any Microsoft Entra organisation sign in; "
+                "set OIDC_ALLOWED_TENANTS (or OIDC_ALLOWED_DOMAINS).",
+                hint="Or your tenant's own: https://login.microsoftonline.com/<tenant>/v2.0",
+                id="accounts.E008",
+            )
+        )
+    for domain in domains:
+        if not domain or "@" in domain or "/" in domain or " " in domain:
+            messages.append(
+                Error(
+                    f"OIDC_ALLOWED_DOMAINS holds {domain!r}, which is not an e-mail domain.",
+                    hint="Comma-separated domains such as example.com,example.co.jp",
+                    id="accounts.E009",
+                )
+            )
+    return messages

@@ -100,3 +100,33 @@ class Invite(models.Model):
 
     def __str__(self) -> str:
         return self.note or f"#{self.pk}"
+
+
+class SsoIdentity(models.Model):
+    """A user's account at the single sign-on provider: the user is found by (issuer,
+    subject), never by e-mail, which a provider may let people change."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="sso_identities",
+        verbose_name=_("user"),
+    )
+    # The ID token's `iss`: for Microsoft Entra ID it names the tenant.
+    issuer = models.CharField(_("issuer"), max_length=255)
+    subject = models.CharField(_("subject"), max_length=255)
+    tenant_id = models.CharField(_("tenant"), max_length=64, blank=True)
+    email = models.EmailField(_("e-mail address at the provider"), blank=True)
+    created_at = models.DateTimeField(_("first sign-in"), auto_now_add=True)
+    last_login_at = models.DateTimeField(_("last sign-in"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_login_at"]
+        verbose_name = _("single sign-on identity")
+        verbose_name_plural = _("single sign-on identities")
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="sso_identity_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.email or self.subject})"

@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from accounts.sso.views import sso_callback, sso_start
 from accounts.views import LoginView, PasswordResetView, SignUpView, tokens
 
 urlpatterns = [
@@ -24,4 +25,6 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("tokens/", tokens, name="tokens"),
+    path("sso/login/", sso_start, name="sso_start"),
+    path("sso/callback/", sso_callback, name="sso_callback"),
 ]

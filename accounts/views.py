@@ -15,6 +15,7 @@ from accounts.forms import SignUpForm
 from accounts.invites import InviteProblem, InviteUnusable, invite_get_usable, signup_with_invite
 from accounts.lockout import throttled_response
 from accounts.models import ApiToken
+from accounts.sso.config import sso_config
 from assistant.limits import Throttled, rate_check
 
 
@@ -37,12 +38,19 @@ def _invite_unusable(request: HttpRequest, problem: InviteProblem) -> HttpRespon
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login view; links to sign-up only when anyone may sign up."""
+    """Django's login view; links to sign-up only when anyone may sign up; offers single
+    sign-on when a provider is configured, and only that with SSO_ONLY."""
 
     redirect_authenticated_user = True
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(**kwargs, signup_open=signup_mode() == "open")
+        config = sso_config()
+        return super().get_context_data(
+            **kwargs,
+            signup_open=signup_mode() == "open" and not settings.SSO_ONLY,
+            sso_provider_name=config.provider_name if config else None,
+            password_login=not settings.SSO_ONLY,
+        )
 
 
 class SignUpView(FormView):
@@ -55,7 +63,7 @@ class SignUpView(FormView):
         if request.user.is_authenticated:
             return redirect("/")
         mode = signup_mode()
-        if mode == "closed":
+        if mode == "closed" or settings.SSO_ONLY:
             raise Http404
         self.invite_token = ""  # nosec B105: an invitation link's token, none yet
         if mode == "invite":
@@ -92,6 +100,11 @@ class PasswordResetView(auth_views.PasswordResetView):
 
     email_template_name = "registration/password_reset_email.txt"
     subject_template_name = "registration/password_reset_subject.txt"
+
+    def dispatch(self, request, *args, **kwargs):
+        if settings.SSO_ONLY:
+            raise Http404  # no passwords to reset: the provider keeps them
+        return super().dispatch(request, *args, **kwargs)
 
     def post(self, request, *args, **kwargs):
         email = request.POST.get("email", "").strip().lower()

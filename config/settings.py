@@ -233,6 +233,9 @@ THROTTLE_PASSWORD_RESET_EMAIL = env.str("THROTTLE_PASSWORD_RESET_EMAIL", default
 # https://django-axes.readthedocs.io/en/latest/2_installation.html
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    # Refuses every password log-in when SSO_ONLY (the admin's too, unless
+    # SSO_ADMIN_PASSWORD_LOGIN): a gate, not a way in (accounts/sso/backends.py).
+    "accounts.sso.backends.SsoOnlyPasswordGate",
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Failed logins are kept in the database, so every process and replica shares the count.
@@ -250,6 +253,27 @@ AXES_HTTP_RESPONSE_CODE = 429
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 # Failures only: successful logins are not recorded (no growing table of who logged in).
 AXES_DISABLE_ACCESS_LOG = True
+# --- Single sign-on: OpenID Connect (docs/single-sign-on.md) -------------------------------
+# Off while OIDC_ISSUER is empty. The provider's endpoints and keys come from
+# OIDC_ISSUER + /.well-known/openid-configuration. `manage.py check` reports a malformed
+# issuer, a missing client id or secret and SSO_ONLY without a provider (accounts.E004–E007).
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="").strip()
+OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="").strip()
+OIDC_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="").strip() or "OpenID Connect"
+# Space- or comma-separated, as providers write them; `openid` is required.
+OIDC_SCOPES = env.str("OIDC_SCOPES", default="openid email profile").replace(",", " ").split()
+# Who may sign in: e-mail domains (of `email`, else of `preferred_username`) and, for
+# Microsoft Entra ID, tenant ids (the `tid` claim). Empty: no such limit.
+OIDC_ALLOWED_DOMAINS = [
+    d.strip().lower().removeprefix("@") for d in env.list("OIDC_ALLOWED_DOMAINS", default=[])
+]
+OIDC_ALLOWED_TENANTS = [t.strip().lower() for t in env.list("OIDC_ALLOWED_TENANTS", default=[])]
+# true: the login page offers only single sign-on; password log-in, sign-up and password
+# reset are closed. Staff may still log in to /admin/ with a password while
+# SSO_ADMIN_PASSWORD_LOGIN is true (a way in when the provider is down).
+SSO_ONLY = env.bool("SSO_ONLY", default=False)
+SSO_ADMIN_PASSWORD_LOGIN = env.bool("SSO_ADMIN_PASSWORD_LOGIN", default=True)
 # Password-reset mail through Django 6.1's MAILERS: sent by SMTP in production, or wherever
 # EMAIL_HOST is set (EMAIL_USE_TLS means STARTTLS, usually port 587); otherwise printed on
 # the console. https://docs.djangoproject.com/en/6.1/ref/settings/#mailers

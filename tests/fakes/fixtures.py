@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.fakes.oidc_provider import FakeOIDCProvider
 from tests.fakes.openai_server import FakeOpenAIServer
 
 
@@ -19,3 +20,10 @@ def fake_openai() -> Iterator[FakeOpenAIServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def fake_oidc() -> Iterator[FakeOIDCProvider]:
+    """A started FakeOIDCProvider (fresh keys per test); stopped afterwards."""
+    with FakeOIDCProvider() as provider:
+        yield provider
