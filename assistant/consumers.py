@@ -19,6 +19,7 @@ from assistant.db_threads import in_db_thread
 from assistant.limits import send_rate_check
 from assistant.live.fanout import following
 from assistant.live.follower import ReplyFollower
+from assistant.live.groups import user_events_group
 from assistant.reply_events import ReplyEvent, ws_frame
 from assistant.reply_lifecycle import active_reply_id
 from assistant.turn_runner.loading import LoadedTurn, TurnOverrides, load_started_turn
@@ -52,6 +53,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if not await self.credentials.watch(self.channel_layer, self.channel_name):
             await self.close(code=CLOSE_NOT_AUTHENTICATED)
             return
+        # News about any of the user's conversations (a title written in the background).
+        await self.channel_layer.group_add(user_events_group(user.pk), self.channel_name)
         self.conversation = await _owned_conversation(
             user, self.scope["url_route"]["kwargs"]["conversation_id"]
         )
@@ -71,6 +74,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "credentials"):
             await self.credentials.unwatch(self.channel_layer, self.channel_name)
+            await self.channel_layer.group_discard(
+                user_events_group(self.credentials.user_id), self.channel_name
+            )
         for task in getattr(self, "tasks", ()):
             task.cancel()
         if hasattr(self, "exit_stack"):
@@ -174,6 +180,17 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         """The user's credentials changed somewhere (accounts/revocation.py): are ours valid?"""
         if not await self.credentials.still_valid(message):
             await self.close(code=CLOSE_NOT_AUTHENTICATED)
+
+    async def conversation_title(self, message: dict[str, Any]) -> None:
+        """One of the user's conversations got a title (assistant/auto_title.py)."""
+        if hasattr(self, "inbox"):  # connected, and the conversation is the user's
+            await self._send_json(
+                {
+                    "type": "conversation_title",
+                    "conversation_id": message["conversation_id"],
+                    "title": message["title"],
+                }
+            )
 
     def _follower(self, message_id: str) -> ReplyFollower:
         follower = self.followers.get(message_id)

@@ -25,6 +25,10 @@ class LoadedTurn:
     conversation: Conversation
     user: Any
     context: list[dict[str, Any]]
+    # The conversation's first exchange (its title may be written after it), and the
+    # user's message of the turn as text.
+    first_exchange: bool = False
+    question: str = ""
 
 
 def load_started_turn(
@@ -89,4 +93,6 @@ def _loaded(
     if overrides is not None and overrides.system_prompt is not None:
         system_prompt = overrides.system_prompt
     context = build_context(system_prompt=system_prompt, history=history)
-    return LoadedTurn(reply, conversation, user, context)
+    first_exchange = len(history) == 1 and history[0].parent_id is None
+    question = history[-1].content if history else ""
+    return LoadedTurn(reply, conversation, user, context, first_exchange, question)

@@ -94,6 +94,7 @@ class ConversationOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "title",
+            "title_source",
             "system_prompt",
             "model",
             "temperature",

@@ -494,6 +494,9 @@ async function handle(event) {
     case 'error':
       await onError(event);
       break;
+    case 'conversation_title':
+      onTitle(event);
+      break;
     default:
       break;
   }
@@ -631,6 +634,12 @@ function showTitle(title) {
   const text = title || t('untitled');
   titleHeading.textContent = text;
   document.title = document.title.replace(/^[^·]*·/, `${text} ·`);
+}
+
+/** A title the model wrote for one of the user's conversations (this one or another). */
+function onTitle(event) {
+  sidebar.setTitle(event.conversation_id, event.title);
+  if (event.conversation_id === state.conversationId) showTitle(event.title);
 }
 
 async function refreshConversation() {
