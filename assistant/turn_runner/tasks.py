@@ -153,7 +153,12 @@ async def _run_loaded(loaded: LoadedTurn, overrides: TurnOverrides | None) -> Tu
         reply_id=reply.pk,
         conversation_id=conversation.pk,
         status=status,
-        stored_fields=_stored_fields(progress, latency_ms=latency_ms, error=error),
+        stored_fields={
+            **_stored_fields(progress, latency_ms=latency_ms, error=error),
+            # Where the model's view of the history began (the chat page marks it).
+            "context_start_id": loaded.history_view.start_id,
+            "context_summarized": loaded.history_view.summarized,
+        },
         settle=_settlement(user=loaded.user, charges=progress.take_charges()),
     )
     # From the stored reply: recovery may have ended it `interrupted` before this finish.

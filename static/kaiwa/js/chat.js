@@ -606,6 +606,7 @@ async function onDone(event) {
     return;
   }
   messages.finish(el, event.html || '', event.status || 'complete', event.content);
+  if (event.context_start_id) messages.markContextStart(event.context_start_id, event.context_summarized);
   if (state.stalePath) {
     state.stalePath = false;
     await resync();
