@@ -1,6 +1,8 @@
 """Model calls beside the reply — a conversation's title, a summary of its older history:
 small, not streamed, and charged to the usage ledger under their own kind."""
 
+import asyncio
+
 from django.conf import settings
 
 from assistant.backends import get_backend
@@ -30,7 +32,15 @@ async def side_completion(
     options = ChatOptions(model=model, temperature=0.3, max_tokens=max_tokens)
     try:
         completion = await backend.complete_chat(messages=messages, options=options)
-    except BaseException as exc:
+    except asyncio.CancelledError:
+        # Stopped (the turn's stop, a shutdown) while the provider was working on it: the
+        # estimate of what was sent, as a stopped chat round is charged.
+        usage = Usage(estimate_messages_tokens(messages), 0)
+        await asyncio.shield(
+            _charge(user=user, kind=kind, model=model, usage=usage, estimated=True)
+        )
+        raise
+    except Exception as exc:
         usage = getattr(exc, "usage", None)
         if usage is not None:
             await _charge(user=user, kind=kind, model=model, usage=usage)

@@ -148,3 +148,32 @@ def test_a_history_that_fits_makes_no_summary_and_no_marker(
     assert (
         "data-context-marker" not in session_client.get(f"/c/{conversation.id}/").content.decode()
     )
+
+
+async def test_a_side_call_stopped_midway_is_charged_its_estimate(llm_upstream):
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+
+    from assistant.side_calls import side_completion
+    from tests.factories import UserFactory
+    from tests.fakes.openai_server import hang
+    from usage.models import UsageKind
+
+    owner = await sync_to_async(UserFactory)()
+    llm_upstream.enqueue(hang(10))
+    call = asyncio.create_task(
+        side_completion(
+            user=owner,
+            kind=UsageKind.SUMMARY,
+            messages=[{"role": "user", "content": "summarise " * 40}],
+            max_tokens=50,
+        )
+    )
+    await asyncio.to_thread(llm_upstream.wait_for_requests, 1)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+
+    row = await sync_to_async(UsageRecord.objects.get)(user=owner, kind="summary")
+    assert row.calls == 1 and row.prompt_tokens > 0 and row.estimated_tokens == row.prompt_tokens
