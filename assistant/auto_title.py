@@ -15,6 +15,7 @@ import logging
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from assistant.backends import get_backend
 from assistant.db_threads import in_db_thread
 from assistant.errors import LLMError
 from assistant.live.groups import user_events_group
@@ -41,10 +42,12 @@ _tasks: set[asyncio.Task] = set()
 
 
 def wants_title(conversation: Conversation) -> bool:
-    """Whether a model title is due: LLM_AUTO_TITLE is on and nobody named it yet."""
+    """Whether a model title is due: LLM_AUTO_TITLE is on, nobody named the conversation
+    yet, and a real model answers (the demo backend's canned answer is no title)."""
     return (
         getattr(settings, "LLM_AUTO_TITLE", True)
         and conversation.title_source == Conversation.TitleSource.FIRST_WORDS
+        and not get_backend().info.is_demo
     )
 
 

@@ -77,6 +77,14 @@ class HistoryView:
     summarized: bool = False
     dropped: int = field(default=0)  # messages left out of the view
 
+    def stored_fields(self) -> dict[str, object]:
+        """What the reply records of this view (a summary still pending, because the turn
+        stopped before it was made, was not sent)."""
+        return {
+            "context_start_id": self.start_id,
+            "context_summarized": self.summarized and self.pending is None,
+        }
+
 
 def plan_history(
     *,

@@ -156,8 +156,7 @@ async def _run_loaded(loaded: LoadedTurn, overrides: TurnOverrides | None) -> Tu
         stored_fields={
             **_stored_fields(progress, latency_ms=latency_ms, error=error),
             # Where the model's view of the history began (the chat page marks it).
-            "context_start_id": loaded.history_view.start_id,
-            "context_summarized": loaded.history_view.summarized,
+            **loaded.history_view.stored_fields(),
         },
         settle=_settlement(user=loaded.user, charges=progress.take_charges()),
     )

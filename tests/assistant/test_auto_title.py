@@ -146,3 +146,27 @@ async def test_a_failed_title_call_keeps_the_first_words(llm_upstream):
 )
 def test_clean_title(answer, title):
     assert clean_title(answer) == title
+
+
+def test_a_title_is_due_only_from_a_real_model_for_an_unnamed_conversation(settings, user):
+    from assistant.auto_title import wants_title
+    from assistant.backends import reset_backend
+
+    settings.LLM_AUTO_TITLE = True
+    unnamed = ConversationFactory(owner=user, title="最初の言葉")
+    named = ConversationFactory(owner=user, title="私の題", title_source="user")
+    reset_backend()
+    assert not wants_title(unnamed)  # the demo backend: its canned answer is no title
+
+    settings.LLM_BACKEND = {
+        "BACKEND": "assistant.backends.openai.OpenAIBackend",
+        "OPTIONS": {"api_key": "sk-test", "model": "gpt-test", "base_url": "http://127.0.0.1:9/v1"},
+    }
+    reset_backend()
+    try:
+        assert wants_title(unnamed)
+        assert not wants_title(named)
+        settings.LLM_AUTO_TITLE = False
+        assert not wants_title(unnamed)
+    finally:
+        reset_backend()
