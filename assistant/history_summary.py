@@ -20,7 +20,7 @@ before its model call.
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -75,7 +75,6 @@ class HistoryView:
     summary: str = ""
     pending: PendingSummary | None = None
     summarized: bool = False
-    dropped: int = field(default=0)  # messages left out of the view
 
     def stored_fields(self) -> dict[str, object]:
         """What the reply records of this view (a summary still pending, because the turn
@@ -264,5 +263,4 @@ def _view_from(
 ) -> tuple[list[Message], HistoryView]:
     kept = [m for exchange in exchanges[dropped:] for m in exchange]
     view.start_id = kept[0].pk if dropped and kept else None
-    view.dropped = sum(len(exchange) for exchange in exchanges[:dropped])
     return kept, view
