@@ -218,3 +218,45 @@ def check_images(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 
 
 _SIZE_RE = re.compile(r"[1-9][0-9]{1,4}x[1-9][0-9]{1,4}")
+
+
+# --- The seed guide's names, titles and summaries --------------------------------------
+
+
+@register(TAG)
+def check_seed_setting_names(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A variable set under the seed guide's name is reported with Kaiwa's name for it."""
+    messages: list[CheckMessage] = []
+    for seed, kaiwa, kaiwa_set in getattr(settings, "SEED_SETTING_ALIASES_SET", ()):
+        if kaiwa_set:
+            text = f"{seed} is ignored: {kaiwa}, Kaiwa's name for it, is set too."
+            hint = f"Remove {seed}."
+        else:
+            text = f"{seed} (the seed guide's name) is read as {kaiwa}."
+            hint = f"Rename {seed} to {kaiwa}."
+        messages.append(checks.Warning(text, hint=hint, id="kaiwa.W002"))
+    return messages
+
+
+@register(TAG)
+def check_title_model(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """LLM_TITLE_MODEL, when set, is one of LLM_MODELS."""
+    from conversations.allowed_models import allowed_models
+
+    model = getattr(settings, "LLM_TITLE_MODEL", "")
+    if not model:
+        return []
+    try:
+        allowed = [m.id for m in allowed_models()]
+    except ImproperlyConfigured:
+        return []  # a malformed LLM_MODELS: kaiwa.E040 says so
+    if model in allowed:
+        return []
+    return [
+        Error(
+            f"LLM_TITLE_MODEL={model!r} is not one of LLM_MODELS.",
+            hint=f"Use one of {', '.join(allowed)}, or leave LLM_TITLE_MODEL unset for the "
+            "default model.",
+            id="kaiwa.E042",
+        )
+    ]

@@ -60,7 +60,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.user = user
-        # The user's events too (image jobs a turn's generate_image started, say).
+        # The user's events too: image jobs, titles written in the background (every tab's
+        # sidebar follows).
         await join_user_events(self, user.pk)
         self.followers: dict[str, ReplyFollower] = {}
         self.tasks: list[asyncio.Task] = []

@@ -37,4 +37,6 @@ def terminal_event(reply: Message, *, seq: int = 0) -> ReplyEvent:
         html=render_markdown(reply.content),
         finish_reason=reply.finish_reason,
         usage=reply.usage,
+        context_start_id=str(reply.context_start_id) if reply.context_start_id else None,
+        context_summarized=reply.context_summarized,
     )

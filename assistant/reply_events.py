@@ -102,9 +102,12 @@ class Done(ReplyEvent):
     html: str
     finish_reason: str
     usage: dict[str, int] | None = field(default=None)
+    # Where the model's view of the history began, when it did not see all of it.
+    context_start_id: str | None = field(default=None)
+    context_summarized: bool = field(default=False)
 
     def ws_payload(self) -> dict[str, Any]:
-        return {
+        payload = {
             "type": "done",
             "message_id": self.message_id,
             "seq": self.seq,
@@ -114,6 +117,17 @@ class Done(ReplyEvent):
             "finish_reason": self.finish_reason,
             "usage": self.usage,
         }
+        if self.context_start_id is not None:
+            payload["context_start_id"] = self.context_start_id
+            payload["context_summarized"] = self.context_summarized
+        return payload
+
+    def sse_payload(self) -> dict[str, Any]:
+        # (Not super(): the slots dataclass is a new class that zero-argument super() misses.)
+        payload = ReplyEvent.sse_payload(self)
+        if self.context_start_id is None:  # the whole history was seen: nothing to say
+            del payload["context_start_id"], payload["context_summarized"]
+        return payload
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -87,6 +87,8 @@ class Stack:
                 "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
                 "OPENAI_API_KEY": "sk-bench-not-a-secret",
                 "OPENAI_MODEL": "gpt-bench",
+                # The measured path is the reply; a first reply's title call is not part of it.
+                "LLM_AUTO_TITLE": "false",
                 "LOG_LEVEL": "INFO",
                 "PYTHONUNBUFFERED": "1",
                 "PYTHONPATH": str(ROOT),

@@ -425,11 +425,38 @@ KAIWA = {
 LLM_SYSTEM_PROMPT = env.str(
     "LLM_SYSTEM_PROMPT", default="あなたは親切で有能な日本語のAIアシスタントです。"
 )
-LLM_DEFAULT_TEMPERATURE = env.float("LLM_DEFAULT_TEMPERATURE", default=0.7)
-LLM_DEFAULT_MAX_TOKENS = env.int("LLM_DEFAULT_MAX_TOKENS", default=2000)
+# The seed guide's names (its LLMSettings fields as environment variables) are read when
+# Kaiwa's own variable is unset, and `manage.py check` reports each one set (kaiwa.W002).
+# LOG_LEVEL, LOG_REQUESTS and the AZURE_OPENAI_* names are the same in both.
+SEED_SETTING_ALIASES = {
+    "DEFAULT_TEMPERATURE": "LLM_DEFAULT_TEMPERATURE",
+    "DEFAULT_MAX_TOKENS": "LLM_DEFAULT_MAX_TOKENS",
+    "REQUEST_TIMEOUT": "LLM_REQUEST_TIMEOUT",
+    "MAX_RETRIES": "LLM_MAX_RETRIES",
+}
+# (seed name, Kaiwa name, whether Kaiwa's is set too) for each seed name set.
+SEED_SETTING_ALIASES_SET = [
+    (seed, kaiwa, bool(os.environ.get(kaiwa, "").strip()))
+    for seed, kaiwa in SEED_SETTING_ALIASES.items()
+    if os.environ.get(seed, "").strip()
+]
+LLM_DEFAULT_TEMPERATURE = env.float(
+    "LLM_DEFAULT_TEMPERATURE", default=env.float("DEFAULT_TEMPERATURE", default=0.7)
+)
+LLM_DEFAULT_MAX_TOKENS = env.int(
+    "LLM_DEFAULT_MAX_TOKENS", default=env.int("DEFAULT_MAX_TOKENS", default=2000)
+)
 LLM_MAX_TOKENS_CAP = env.int("LLM_MAX_TOKENS_CAP", default=16_384)
 # History sent with each call is trimmed to this many (locally estimated) tokens.
 LLM_CONTEXT_TOKENS = env.int("LLM_CONTEXT_TOKENS", default=12_000)
+# History that no longer fits is summarised by the model once (assistant/history_summary.py)
+# and the summary sent in its place; false: it is simply left out (the chat says so).
+LLM_SUMMARIZE_HISTORY = env.bool("LLM_SUMMARIZE_HISTORY", default=True)
+# After a conversation's first reply the model is asked for a short title in the background
+# (assistant/auto_title.py); a title the user set is never replaced.
+LLM_AUTO_TITLE = env.bool("LLM_AUTO_TITLE", default=True)
+# The model of title and summary calls: one of LLM_MODELS (kaiwa.E042); "" = the default.
+LLM_TITLE_MODEL = env.str("LLM_TITLE_MODEL", default="").strip()
 LLM_MAX_TOOL_ROUNDS = env.int("LLM_MAX_TOOL_ROUNDS", default=5)
 # Tool calls executed per model round and per turn; calls past either cap are answered with
 # an error result instead of being run (the model still gets a result for each call).
@@ -579,8 +606,12 @@ AZURE_OPENAI_IMAGE_DEPLOYMENT = env.str("AZURE_OPENAI_IMAGE_DEPLOYMENT", default
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="").strip()  # "" = the SDK's default
 OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
 OPENAI_IMAGE_MODEL = env.str("OPENAI_IMAGE_MODEL", default="dall-e-3")
-LLM_REQUEST_TIMEOUT = _env_number("LLM_REQUEST_TIMEOUT", 30.0, float)
-LLM_MAX_RETRIES = _env_number("LLM_MAX_RETRIES", 3, int)  # the SDK's own retries
+# (REQUEST_TIMEOUT, MAX_RETRIES: the seed guide's names, read when these are unset.)
+LLM_REQUEST_TIMEOUT = _env_number(
+    "LLM_REQUEST_TIMEOUT", _env_number("REQUEST_TIMEOUT", 30.0, float), float
+)
+# The SDK's own retries.
+LLM_MAX_RETRIES = _env_number("LLM_MAX_RETRIES", _env_number("MAX_RETRIES", 3, int), int)
 # Image models take 10 to 60 seconds: image calls have a timeout and retries of their own.
 IMAGE_REQUEST_TIMEOUT = _env_number("IMAGE_REQUEST_TIMEOUT", 120.0, float)
 IMAGE_MAX_RETRIES = _env_number("IMAGE_MAX_RETRIES", 2, int)

@@ -111,11 +111,13 @@ class ConversationAdmin(admin.ModelAdmin):
         "active_turn",
         "active_leaf",
         "token_totals",
+        "title_source",
     ]
     fields = [
         "id",
         "owner",
         "title",
+        "title_source",
         "system_prompt",
         "model",
         "temperature",

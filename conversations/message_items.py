@@ -43,6 +43,10 @@ ERROR_DESCRIPTIONS: dict[str, Promise] = {
 }
 GENERIC_ERROR = _("Something went wrong.")
 
+# The marker before the first message the model still sees in full (Message.context_start).
+CONTEXT_SUMMARIZED = _("Earlier messages are summarised")
+CONTEXT_NOT_SENT = _("Earlier messages are not sent to the model")
+
 _SUMMARY_CHARS = 140
 _SUMMARY_FIELDS = 4
 
@@ -97,7 +101,9 @@ class MessageItem:
     """One bubble of the message list."""
 
     id: str
-    role: str  # "user", "assistant" or "tools" (a compact row of tool calls)
+    # "user", "assistant", "tools" (a compact row of tool calls) or "context" (where the
+    # model's view of the history begins; `content` says what it gets of the rest)
+    role: str
     status: str
     content: str = ""
     error_code: str = ""
@@ -160,6 +166,32 @@ def message_items(messages: Iterable[Message]) -> list[MessageItem]:
             items.append(_tools_item(message, calls))
             continue
         items.append(_bubble(message))
+    return _with_context_marker(items, messages)
+
+
+def _with_context_marker(items: list[MessageItem], messages: list[Message]) -> list[MessageItem]:
+    """`items` with a marker before the first message the newest finished reply's model
+    call saw in full, when it did not see the whole history."""
+    reply = next(
+        (
+            m
+            for m in reversed(messages)
+            if m.role == Message.Role.ASSISTANT
+            and m.turn_reply_id is None
+            and m.status in Message.FINISHED
+        ),
+        None,
+    )
+    if reply is None or reply.context_start_id is None:
+        return items
+    start = str(reply.context_start_id)
+    for index, item in enumerate(items):
+        if item.id == start:
+            label = CONTEXT_SUMMARIZED if reply.context_summarized else CONTEXT_NOT_SENT
+            marker = MessageItem(
+                id="", role="context", status=Message.Status.COMPLETE, content=str(label)
+            )
+            return [*items[:index], marker, *items[index:]]
     return items
 
 
@@ -250,6 +282,8 @@ def js_catalog() -> dict[str, str]:
         ),
         "conversation.cleared": _("The conversation was cleared."),
         "error.generic": GENERIC_ERROR,
+        "context.summarized": CONTEXT_SUMMARIZED,
+        "context.notSent": CONTEXT_NOT_SENT,
     }
     strings |= {f"status.{key}": label for key, label in STATUS_LABELS.items()}
     strings |= {f"error.{code}": text for code, text in ERROR_DESCRIPTIONS.items()}

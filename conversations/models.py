@@ -38,7 +38,20 @@ class Conversation(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
     )
+
+    class TitleSource(models.TextChoices):
+        FIRST_WORDS = "first_words", _("first words")  # the first message's, or none yet
+        MODEL = "model", _("written by the model")
+        USER = "user", _("set by the user")
+
     title = models.CharField(_("title"), max_length=200, blank=True)
+    # Who wrote the title: a model's title replaces only the first words, never the user's.
+    title_source = models.CharField(
+        _("title source"),
+        max_length=16,
+        choices=TitleSource.choices,
+        default=TitleSource.FIRST_WORDS,
+    )
     system_prompt = models.TextField(_("system prompt"), blank=True)
     model = models.CharField(_("model"), max_length=100, blank=True)
     temperature = models.FloatField(_("temperature"), null=True, blank=True)
@@ -159,6 +172,17 @@ class Message(models.Model):
         related_name="tool_messages",
         verbose_name=_("reply of the turn"),
     )
+    # A reply: the first message of its history the model saw in full (null: it saw all of
+    # it), and whether a summary of the older part stood in for what came before.
+    context_start = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("first message in the model's view"),
+    )
+    context_summarized = models.BooleanField(_("older history summarised"), default=False)
     # Touched while a reply streams; a stale heartbeat means its process died.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # Not auto_now_add: the turn runner moves a reply after the tool messages it caused.
@@ -200,6 +224,39 @@ class Message(models.Model):
         if not self.error_code:
             return None
         return {"code": self.error_code, "message": self.error_text}
+
+
+class HistorySummary(models.Model):
+    """The model's summary of a conversation's path from its first message to `through`.
+
+    A path in the tree is fixed by its last message, so the summary serves every branch that
+    goes through `through`: later turns reuse it, and a longer summary is made from it (not
+    from the start) when more of the history falls out of the model's view.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="history_summaries"
+    )
+    through = models.OneToOneField(
+        Message,
+        on_delete=models.CASCADE,
+        related_name="history_summary",
+        verbose_name=_("last message summarised"),
+    )
+    content = models.TextField(_("summary"))
+    model = models.CharField(_("model"), max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MessageQuerySet.as_manager()  # owned through the conversation, as messages are
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("history summary")
+        verbose_name_plural = _("history summaries")
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id} … {self.through_id}"
 
 
 class SavedNote(models.Model):

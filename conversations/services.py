@@ -52,6 +52,7 @@ def conversation_create(
         owner=owner,
         client_id=client_id,
         title=title,
+        title_source=_title_source(title),
         system_prompt=settings.LLM_SYSTEM_PROMPT if system_prompt is None else system_prompt,
         model=model,
         temperature=temperature,
@@ -78,8 +79,19 @@ def conversation_update(*, conversation: Conversation, **changes) -> Conversatio
         rules[field](value)
     for field, value in changes.items():
         setattr(conversation, field, value)
-    conversation.save(update_fields=[*changes, "updated_at"])
+    fields = [*changes, "updated_at"]
+    if "title" in changes:
+        conversation.title_source = _title_source(changes["title"])
+        fields.append("title_source")
+    conversation.save(update_fields=fields)
     return conversation
+
+
+def _title_source(title: str) -> str:
+    """A title the user gave is theirs; an empty one leaves the title to Kaiwa."""
+    if title:
+        return Conversation.TitleSource.USER
+    return Conversation.TitleSource.FIRST_WORDS
 
 
 @transaction.atomic
@@ -143,6 +155,20 @@ def conversation_title_from_message(*, conversation: Conversation, text: str) ->
         return False
     conversation.title = _default_title(text)
     return True
+
+
+def conversation_title_from_model(*, conversation_id, title: str) -> bool:
+    """Replace a first-words title with the model's `title`; True when it was replaced.
+
+    One conditional UPDATE: a title the user set meanwhile (or a model title already there)
+    stays, however the calls interleave. `updated_at` is left alone: a title is no activity.
+    """
+    title = title[: Conversation._meta.get_field("title").max_length]
+    return bool(
+        Conversation.objects.filter(
+            pk=conversation_id, title_source=Conversation.TitleSource.FIRST_WORDS
+        ).update(title=title, title_source=Conversation.TitleSource.MODEL)
+    )
 
 
 @transaction.atomic

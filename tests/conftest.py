@@ -87,6 +87,13 @@ def _fast_demo_backend(settings):
     }
 
 
+@pytest.fixture(autouse=True)
+def _no_auto_title(settings):
+    """Unless a test turns it on: no title call after a first reply (it would take the next
+    queued upstream answer)."""
+    settings.LLM_AUTO_TITLE = False
+
+
 @pytest.fixture
 def llm_upstream(settings, fake_openai):
     """The OpenAI backend, over the wire, against the loopback fake (2 SDK retries, 5 s timeout)."""

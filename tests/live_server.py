@@ -128,6 +128,8 @@ def server_env(upstream: FakeOpenAIServer, **extra: str) -> dict[str, str]:
             "OPENAI_MODEL": "gpt-test",
             "LLM_MODELS": "gpt-test=Test model,gpt-test-mini=Test mini",
             "LLM_MAX_RETRIES": "0",
+            # Off unless a test turns it on: a title call would take the next queued reply.
+            "LLM_AUTO_TITLE": "false",
             "LLM_REQUEST_TIMEOUT": "10",
             "STREAM_STALE_AFTER_SECONDS": "3",
             "SSE_KEEPALIVE_SECONDS": "1",

@@ -23,6 +23,8 @@ class UsageKind(models.TextChoices):
     ANALYZE = "analyze", _("analysis")
     IMAGE = "image", _("image")
     SEARCH = "search", _("search")
+    TITLE = "title", _("conversation title")
+    SUMMARY = "summary", _("history summary")
 
 
 class UsageRecord(models.Model):

@@ -13,5 +13,6 @@ def control_group(message_id) -> str:
 
 def user_events_group(user_id) -> str:
     """The group of a user's open sockets (any page), for events about the user's things
-    that belong to no conversation, such as image jobs (assistant/user_events.py)."""
+    rather than one conversation: image jobs, titles written in the background
+    (assistant/user_events.py)."""
     return f"user-events.{user_id}"

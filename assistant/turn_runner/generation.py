@@ -11,6 +11,7 @@ from assistant import metrics
 from assistant.backends import get_backend
 from assistant.backends.base import ChatOptions, StreamEnd, TextDelta, ToolCall, ToolCallsRequested
 from assistant.db_threads import in_db_thread
+from assistant.history_summary import context_with_summary
 from assistant.live.publisher import ReplyPublisher
 from assistant.reply_events import ToolCallMade
 from assistant.tools import registry
@@ -48,7 +49,10 @@ async def generate(
         tools=specs or None,
         tool_choice="auto" if specs else None,
     )
-    messages = list(loaded.context)
+    # The summary of older history, made first when it is due (before the model call).
+    messages = await context_with_summary(
+        list(loaded.context), loaded.history_view, user=loaded.user
+    )
     context = registry.ToolContext(
         user=loaded.user, conversation=conversation, message=loaded.reply
     )

@@ -1,9 +1,10 @@
 """What a turn needs from the database before it calls the model."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.context import build_context
+from assistant.history_summary import HistoryView, plan_history
 from assistant.turns import Turn
 from conversations.models import Conversation, Message
 from conversations.tree import FIRST_POSITION, path_before
@@ -25,6 +26,12 @@ class LoadedTurn:
     conversation: Conversation
     user: Any
     context: list[dict[str, Any]]
+    # The conversation's first exchange (its title may be written after it), and the
+    # user's message of the turn as text.
+    first_exchange: bool = False
+    question: str = ""
+    # Where the model's view of the history begins, and the summary of what came before.
+    history_view: HistoryView = field(default_factory=HistoryView)
 
 
 def load_started_turn(
@@ -88,5 +95,11 @@ def _loaded(
     system_prompt = conversation.system_prompt
     if overrides is not None and overrides.system_prompt is not None:
         system_prompt = overrides.system_prompt
-    context = build_context(system_prompt=system_prompt, history=history)
-    return LoadedTurn(reply, conversation, user, context)
+    first_exchange = len(history) == 1 and history[0].parent_id is None
+    question = history[-1].content if history else ""
+    # What no longer fits is left out here, and summarised (or not) by the runner.
+    shown, history_view = plan_history(
+        conversation_id=conversation.pk, system_prompt=system_prompt, history=history
+    )
+    context = build_context(system_prompt=system_prompt, history=shown)
+    return LoadedTurn(reply, conversation, user, context, first_exchange, question, history_view)

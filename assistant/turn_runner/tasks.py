@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from assistant import metrics
+from assistant.auto_title import spawn_title, wants_title
 from assistant.db_threads import in_db_thread
 from assistant.errors import LLMError, UpstreamError
 from assistant.live.liveness import running
@@ -152,11 +153,27 @@ async def _run_loaded(loaded: LoadedTurn, overrides: TurnOverrides | None) -> Tu
         reply_id=reply.pk,
         conversation_id=conversation.pk,
         status=status,
-        stored_fields=_stored_fields(progress, latency_ms=latency_ms, error=error),
+        stored_fields={
+            **_stored_fields(progress, latency_ms=latency_ms, error=error),
+            # Where the model's view of the history began (the chat page marks it).
+            **loaded.history_view.stored_fields(),
+        },
         settle=_settlement(user=loaded.user, charges=progress.take_charges()),
     )
     # From the stored reply: recovery may have ended it `interrupted` before this finish.
     await publisher.publish(terminal_event(stored))
+    if (
+        loaded.first_exchange
+        and stored.status == Message.Status.COMPLETE
+        and wants_title(conversation)
+    ):
+        # After `done` is out, in a task of its own: the reply never waits for its title.
+        spawn_title(
+            conversation_id=conversation.pk,
+            user=loaded.user,
+            question=loaded.question,
+            answer=stored.content,
+        )
     metrics.TURNS_FINISHED.labels(status).inc()
     if progress.has_usage:
         metrics.TOKENS_RELAYED.inc(progress.completion_tokens)

@@ -94,6 +94,7 @@ class ConversationOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "title",
+            "title_source",
             "system_prompt",
             "model",
             "temperature",
@@ -163,6 +164,17 @@ class MessageOutputSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="For a tool-call or tool-result message: the reply whose turn made it.",
     )
+    context_start_id = serializers.UUIDField(
+        read_only=True,
+        allow_null=True,
+        help_text="For a reply: the first message of its history the model saw in full "
+        "(null: it saw the whole history).",
+    )
+    context_summarized = serializers.BooleanField(
+        read_only=True,
+        help_text="For a reply with a context_start_id: true when a summary of the messages "
+        "before it was sent in their place, false when they were not sent.",
+    )
 
     class Meta:
         model = Message
@@ -183,6 +195,8 @@ class MessageOutputSerializer(serializers.ModelSerializer):
             "sibling_index",
             "sibling_count",
             "turn_reply_id",
+            "context_start_id",
+            "context_summarized",
             "created_at",
         ]
 

@@ -175,10 +175,12 @@ def test_context_is_trimmed_to_the_token_budget_newest_first(
         MessageFactory(conversation=conversation, role="user", content=f"old question {i} " * 20)
         MessageFactory(conversation=conversation, role="assistant", content=f"old answer {i} " * 20)
     settings.LLM_CONTEXT_TOKENS = 600
+    settings.LLM_SUMMARIZE_HISTORY = False  # the plain cut (summaries: test_history_summary)
     llm_upstream.enqueue(reply("fine"))
     api_client.post(
         f"/api/conversations/{conversation.id}/messages/", {"content": "newest"}, format="json"
     )
+    assert len(llm_upstream.chat_requests()) == 1
     sent = llm_upstream.chat_requests()[-1].json["messages"]
     assert sent[0]["content"] == "sys" and sent[-1]["content"] == "newest"
     assert 3 < len(sent) < 61  # trimmed, but not to nothing

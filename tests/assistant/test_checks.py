@@ -219,3 +219,29 @@ def test_the_configured_backends_own_check_runs_with_its_options(settings):
 
     assert message.msg == "PROJECT_LLM_URL is not set (['token_delay'])."
     assert not [m for m in kaiwa_messages() if m.id == "kaiwa.E010"]  # not built on an error
+
+
+def test_seed_guide_names_are_reported_with_kaiwas_name(settings):
+    settings.SEED_SETTING_ALIASES_SET = [
+        ("DEFAULT_TEMPERATURE", "LLM_DEFAULT_TEMPERATURE", False),
+        ("MAX_RETRIES", "LLM_MAX_RETRIES", True),
+    ]
+
+    warnings = [m for m in kaiwa_messages() if m.id == "kaiwa.W002"]
+
+    assert [m.level for m in warnings] == [checks.WARNING, checks.WARNING]
+    read, ignored = warnings
+    assert "DEFAULT_TEMPERATURE" in read.msg and "LLM_DEFAULT_TEMPERATURE" in read.hint
+    assert "ignored" in ignored.msg and "LLM_MAX_RETRIES" in ignored.msg
+    run_startup_checks()  # a warning does not stop the server
+
+
+def test_title_model_must_be_an_allowed_model(settings):
+    settings.LLM_MODELS = "gpt-4o-mini,gpt-4o"
+    settings.LLM_TITLE_MODEL = "gpt-4o-mini"
+    assert [m for m in kaiwa_messages() if m.id == "kaiwa.E042"] == []
+
+    settings.LLM_TITLE_MODEL = "gpt-3.5"
+    message = only_error(kaiwa_messages(), "kaiwa.E042")
+
+    assert "LLM_TITLE_MODEL" in message.msg and "gpt-4o-mini, gpt-4o" in message.hint

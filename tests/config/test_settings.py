@@ -90,3 +90,32 @@ def test_dotenv_file_is_read(tmp_path):
     finally:
         dotenv.unlink()
     assert json.loads(result.stdout) == ["from-dotenv", "ERROR"]
+
+
+def test_seed_guide_names_are_read_when_kaiwas_are_unset():
+    env = {
+        "DEFAULT_TEMPERATURE": "0.2",
+        "DEFAULT_MAX_TOKENS": "512",
+        "REQUEST_TIMEOUT": "12",
+        "MAX_RETRIES": "1",
+        "LLM_MAX_RETRIES": "5",  # Kaiwa's own name wins
+    }
+    result = _settings_in_subprocess(
+        env,
+        "[settings.LLM_DEFAULT_TEMPERATURE, settings.LLM_DEFAULT_MAX_TOKENS,"
+        " settings.LLM_REQUEST_TIMEOUT, settings.LLM_MAX_RETRIES,"
+        " settings.SEED_SETTING_ALIASES_SET]",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        0.2,
+        512,
+        12.0,
+        5,
+        [
+            ["DEFAULT_TEMPERATURE", "LLM_DEFAULT_TEMPERATURE", False],
+            ["DEFAULT_MAX_TOKENS", "LLM_DEFAULT_MAX_TOKENS", False],
+            ["REQUEST_TIMEOUT", "LLM_REQUEST_TIMEOUT", False],
+            ["MAX_RETRIES", "LLM_MAX_RETRIES", True],
+        ],
+    ]

@@ -494,6 +494,9 @@ async function handle(event) {
     case 'error':
       await onError(event);
       break;
+    case 'conversation_title':
+      onTitle(event);
+      break;
     default:
       break;
   }
@@ -603,6 +606,7 @@ async function onDone(event) {
     return;
   }
   messages.finish(el, event.html || '', event.status || 'complete', event.content);
+  if (event.context_start_id) messages.markContextStart(event.context_start_id, event.context_summarized);
   if (state.stalePath) {
     state.stalePath = false;
     await resync();
@@ -631,6 +635,12 @@ function showTitle(title) {
   const text = title || t('untitled');
   titleHeading.textContent = text;
   document.title = document.title.replace(/^[^·]*·/, `${text} ·`);
+}
+
+/** A title the model wrote for one of the user's conversations (this one or another). */
+function onTitle(event) {
+  sidebar.setTitle(event.conversation_id, event.title);
+  if (event.conversation_id === state.conversationId) showTitle(event.title);
 }
 
 async function refreshConversation() {

@@ -236,6 +236,22 @@ export class MessageList {
   }
 
   /** Replace everything with the server's rendering of the list (after a re-sync). */
+  /**
+   * Mark where the model's view of the history begins: before the row of `messageId`
+   * (API.md: a reply's context_start_id). One marker at a time.
+   */
+  markContextStart(messageId, summarized) {
+    for (const marker of this.list.querySelectorAll('[data-context-marker]')) marker.remove();
+    const row = this.find(messageId);
+    if (!row) return;
+    const marker = document.createElement('li');
+    marker.className = 'context-marker';
+    marker.setAttribute('role', 'note');
+    marker.dataset.contextMarker = '';
+    marker.textContent = t(summarized ? 'context.summarized' : 'context.notSent');
+    row.before(marker);
+  }
+
   replaceAll(html) {
     this.list.innerHTML = html;
     this.decorateCode();

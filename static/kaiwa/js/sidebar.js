@@ -84,6 +84,13 @@ export class Sidebar {
     }
   }
 
+  /** Show a conversation's new title where it is listed (its place does not change). */
+  setTitle(conversationId, title) {
+    const item = this.list.querySelector(`[data-conversation-id="${CSS.escape(conversationId)}"]`);
+    const link = item && item.querySelector('[data-title]');
+    if (link) link.textContent = title || t('untitled');
+  }
+
   setCurrent(conversationId) {
     this.currentId = conversationId;
     for (const link of this.list.querySelectorAll('[data-title]')) {
