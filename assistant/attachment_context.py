@@ -154,7 +154,8 @@ def message_content(
     """A user message with its attachments: a string when it has no image the model will
     see, else OpenAI's content parts (text first, then the images)."""
     documents = [
-        document_block(link.attachment, link.included_units, included_note(link))
+        # The model reads the note in English, whatever language the sender's page uses.
+        document_block(link.attachment, link.included_units, included_note(link, language="en"))
         for link in links
         if link.attachment.kind == Attachment.Kind.DOCUMENT
     ]

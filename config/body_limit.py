@@ -11,9 +11,11 @@ again. So the limit is enforced twice, earlier:
 - in an ASGI middleware (`BodyLimitMiddleware`), for any ASGI server that streams the body
   to the application: the same answer, without passing the body on to Django.
 
-The answer is Kaiwa's usual JSON 400 `invalid`, with `Connection: close`. The attachment
-upload route (`POST /api/conversations/{id}/attachments/`) takes files up to
-ATTACHMENT_MAX_BYTES instead; over that it is answered 413 `attachment_too_large`.
+The answer is Kaiwa's usual JSON 400 `invalid`, with `Connection: close`. Two kinds of
+route carry files and take more: the attachment upload
+(`POST /api/conversations/{id}/attachments/`) a file of up to ATTACHMENT_MAX_BYTES (over
+that: 413 `attachment_too_large`), and the OpenAI-compatible chat routes one such file as a
+base64 data URL on top of MAX_REQUEST_BODY_BYTES.
 """
 
 import io
@@ -28,22 +30,32 @@ UPLOAD_CODE = "attachment_too_large"
 # The attachment upload route; its body is one file plus the multipart framing around it.
 _UPLOAD_PATH = re.compile(r"^/api/conversations/[0-9a-fA-F-]{32,36}/attachments/?$")
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
+# The OpenAI-compatible chat routes (assistant/openai_compat/urls.py).
+_COMPAT_CHAT_PATH = re.compile(r"^/(v1|openai/deployments/[^/]+)/chat/completions/?$")
+
+
+def _text_path(path: str | bytes | None) -> str:
+    if isinstance(path, bytes):
+        path = path.decode("latin-1")
+    return (path or "").split("?", 1)[0]
 
 
 def is_upload_path(path: str | bytes | None) -> bool:
     """True for the attachment upload route."""
-    if isinstance(path, bytes):
-        path = path.decode("latin-1")
-    return bool(path) and _UPLOAD_PATH.match(path.split("?", 1)[0]) is not None
+    return _UPLOAD_PATH.match(_text_path(path)) is not None
 
 
 def body_limit(path: str | bytes | None = None) -> int | None:
     """The largest request body accepted on `path`, in bytes (None: Django's "no limit")."""
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if limit is None:
+        return None
     if is_upload_path(path):
-        upload = int(settings.ATTACHMENT_MAX_BYTES) + MULTIPART_OVERHEAD_BYTES
-        return upload if limit is None else max(int(limit), upload)
-    return None if limit is None else int(limit)
+        return max(int(limit), int(settings.ATTACHMENT_MAX_BYTES) + MULTIPART_OVERHEAD_BYTES)
+    if _COMPAT_CHAT_PATH.match(_text_path(path)):
+        # One image of ATTACHMENT_MAX_BYTES as base64 (4 characters per 3 bytes).
+        return int(limit) + -(-int(settings.ATTACHMENT_MAX_BYTES) * 4 // 3)
+    return int(limit)
 
 
 def refusal_body(limit: int, path: str | bytes | None = None) -> bytes:
@@ -53,7 +65,10 @@ def refusal_body(limit: int, path: str | bytes | None = None) -> bytes:
             "(ATTACHMENT_MAX_BYTES); it was not stored."
         )
         return json.dumps({"detail": detail, "code": UPLOAD_CODE}).encode()
-    detail = f"The request body is larger than the limit of {limit} bytes (MAX_REQUEST_BODY_BYTES)."
+    detail = (
+        f"The request body is larger than the limit of {limit} bytes (MAX_REQUEST_BODY_BYTES"
+        + (", and ATTACHMENT_MAX_BYTES for an image)." if limit != body_limit() else ").")
+    )
     return json.dumps({"detail": detail, "code": CODE}).encode()
 
 

@@ -40,6 +40,12 @@ ERROR_DESCRIPTIONS: dict[str, Promise] = {
     "upstream_unavailable": _("The model provider could not be reached."),
     "upstream_timeout": _("The model provider did not answer in time."),
     "interrupted": _("The server stopped while this reply was being written."),
+    "vision_unsupported": _("This model cannot read images. Choose another model."),
+    "attachment_too_large": _("The file is too large to attach."),
+    "attachment_type_unsupported": _("This kind of file cannot be attached."),
+    "attachment_unreadable": _("The file could not be read."),
+    "too_many_attachments": _("Too many files are attached to this message."),
+    "attachment_in_use": _("The file was sent with a message and stays with it."),
     "network": _("The connection to the server was lost."),
 }
 GENERIC_ERROR = _("Something went wrong.")

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from conversations.attachments.files import inspect_upload
@@ -184,21 +185,26 @@ def load_links(messages: Iterable[Message]) -> None:
         remember_links(message, by_message[message.pk])
 
 
-def included_note(link: MessageAttachment) -> str | None:
-    """What part of a document the model read with this message, e.g. "pages 1–12 of 40";
-    None when it read all of it (and for images)."""
+def included_note(link: MessageAttachment, *, language: str | None = None) -> str | None:
+    """What part of a document the model read with this message, e.g. "pages 1–12 of 40",
+    in the active language (or `language`); None when it read all of it (and for images)."""
     attachment = link.attachment
     total = attachment.units
     included = link.included_units
     if attachment.kind != Attachment.Kind.DOCUMENT or included is None or included >= total:
         return None
-    unit = _unit_of(attachment)
-    if included == 0:
-        return _("none of the %(total)d %(unit)s (the context was full)") % {
-            "total": total,
+    with translation.override(language or translation.get_language()):
+        unit = _unit_of(attachment)
+        if included == 0:
+            return _("none of the %(total)d %(unit)s (the context was full)") % {
+                "total": total,
+                "unit": unit,
+            }
+        return _("%(unit)s 1–%(last)d of %(total)d") % {
             "unit": unit,
+            "last": included,
+            "total": total,
         }
-    return _("%(unit)s 1–%(last)d of %(total)d") % {"unit": unit, "last": included, "total": total}
 
 
 def _unit_of(attachment: Attachment) -> str:

@@ -10,11 +10,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from accounts.services import api_token_create
+from assistant.context import IMAGE_PART_TOKENS, MESSAGE_OVERHEAD_TOKENS, estimate_messages_tokens
 from conversations.models import Attachment, Conversation, Message, MessageAttachment
 from tests.attachment_files import docx_bytes, image_bytes, pdf_bytes
 from tests.factories import ConversationFactory
-from tests.fakes.openai_server import reply
+from tests.fakes.openai_server import error, reply
 from tests.streaming_clients import in_process_socket, post_event_stream
+from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -105,14 +107,27 @@ def test_a_document_over_the_budget_is_cut_at_a_page_and_the_cut_is_shown(
     spec = upload(api_client, conversation, pdf_bytes(pages), "long.pdf")
     response = send(api_client, conversation, "読んで", [spec["id"]])
     assert response.status_code == 201, response.content
+    # The note is in the reader's language: Japanese by default.
     note = response.json()["user_message"]["attachments"][0]["included_note"]
-    assert note == "pages 1–2 of 10"
+    assert note == "全10ページ中 1–2ページ"
     content = last_user_content(llm_upstream)
     assert content.startswith("long.pdf (pages 1–2 of 10)\n```\npage 1 ")
     assert "page 2 " in content and "page 3 " not in content
     # History shows the same cut.
-    messages = api_client.get(f"/api/conversations/{conversation.pk}/messages/").json()
-    assert messages["results"][0]["attachments"][0]["included_note"] == note
+    messages = api_client.get(
+        f"/api/conversations/{conversation.pk}/messages/", HTTP_ACCEPT_LANGUAGE="en"
+    ).json()
+    assert messages["results"][0]["attachments"][0]["included_note"] == "pages 1–2 of 10"
+    # So does the chat page's view model.
+    from django.utils import translation
+
+    from conversations.message_items import message_items
+    from conversations.tree import active_path
+
+    with translation.override("ja"):
+        items = message_items(active_path(Conversation.objects.get(pk=conversation.pk)))
+    assert items[0].attachments[0]["name"] == "long.pdf"
+    assert items[0].attachments[0]["included_note"] == "全10ページ中 1–2ページ"
 
 
 def test_a_model_that_cannot_see_refuses_an_image_before_storing_or_calling(
@@ -301,3 +316,48 @@ def test_the_demo_backend_takes_images_and_documents(api_client, conversation):
     assert response.status_code == 201, response.content
     assert response.json()["assistant_message"]["status"] == "complete"
     assert len(response.json()["user_message"]["attachments"]) == 2
+
+
+def test_a_provider_refusing_the_image_part_answers_vision_unsupported(
+    api_client, vision, conversation
+):
+    vision.enqueue(
+        error(
+            400,
+            {
+                "error": {
+                    "message": "Invalid content type. image_url is only supported by certain "
+                    "models.",
+                    "type": "invalid_request_error",
+                    "param": "messages.[0].content.[1].type",
+                    "code": None,
+                }
+            },
+        )
+    )
+    photo = upload(api_client, conversation, image_bytes(), "a.png")
+    response = send(api_client, conversation, "見て", [photo["id"]])
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "vision_unsupported"
+    stored = Message.objects.get(conversation=conversation, role="assistant")
+    assert (stored.status, stored.error_code) == ("failed", "vision_unsupported")
+    # The user's message and its image are kept.
+    assert Message.objects.get(conversation=conversation, role="user").attachment_count == 1
+
+
+def test_the_ledger_counts_the_image_tokens_the_provider_reports(
+    api_client, vision, conversation, user
+):
+    vision.enqueue(reply("赤です。", usage=(1234, 5)))
+    photo = upload(api_client, conversation, image_bytes(), "a.png")
+    assert send(api_client, conversation, "色は？", [photo["id"]]).status_code == 201
+    record = UsageRecord.objects.get(user=user, kind="chat")
+    assert (record.prompt_tokens, record.completion_tokens) == (1234, 5)
+
+
+def test_the_local_estimate_counts_image_parts():
+    text = {"type": "text", "text": "abcd"}
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    with_image = estimate_messages_tokens([{"role": "user", "content": [text, image]}])
+    assert with_image == MESSAGE_OVERHEAD_TOKENS + 1 + IMAGE_PART_TOKENS
+    assert IMAGE_PART_TOKENS == 85 + 170 * 4 * 2  # 2048 × 768: the largest image stored

@@ -183,3 +183,24 @@ def django_capture_on_commit():
     from django.test import TestCase
 
     return TestCase.captureOnCommitCallbacks(execute=True)
+
+
+def test_the_admin_lists_attachments_read_only(client, api_client, conversation):
+    from tests.factories import UserFactory
+
+    sent = upload(api_client, conversation, pdf_bytes(["needle text"]), "spec.pdf").json()
+    message = Message.objects.create(
+        conversation=conversation, role=Message.Role.USER, content="読んで", attachment_count=1
+    )
+    MessageAttachment.objects.create(message=message, attachment_id=sent["id"], included_units=0)
+    client.force_login(UserFactory(username="staff", is_staff=True, is_superuser=True))
+    listing = client.get("/admin/conversations/attachment/")
+    assert listing.status_code == 200 and "spec.pdf" in listing.content.decode()
+    detail = client.get(f"/admin/conversations/attachment/{sent['id']}/change/").content.decode()
+    assert "needle text" in detail
+    assert 'name="name"' not in detail  # no editable field
+    assert client.get("/admin/conversations/attachment/add/").status_code == 403
+    page = client.get(f"/admin/conversations/message/{message.pk}/change/").content.decode()
+    assert "全1ページ中 0ページ" in page
+    conversation_page = client.get(f"/admin/conversations/conversation/{conversation.pk}/change/")
+    assert "spec.pdf" in conversation_page.content.decode()
