@@ -634,9 +634,10 @@ IMAGE_SIZES = env.list("IMAGE_SIZES", default=["1024x1024", "1792x1024", "1024x1
 # image parts, documents as their extracted text. They are kept in the "images" storage.
 # An upload larger than ATTACHMENT_MAX_BYTES is refused (413 attachment_too_large); the
 # request-body limit (MAX_REQUEST_BODY_BYTES) does not apply to the upload route.
-ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=20 * 1024 * 1024)
+# A malformed or non-positive value is reported by the kaiwa.E050/E051 checks.
+ATTACHMENT_MAX_BYTES = _env_number("ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024, int)
 # How many attachments one message may carry (400 too_many_attachments).
-ATTACHMENT_MAX_PER_MESSAGE = env.int("ATTACHMENT_MAX_PER_MESSAGE", default=10)
+ATTACHMENT_MAX_PER_MESSAGE = _env_number("ATTACHMENT_MAX_PER_MESSAGE", 10, int)
 # The models that can read images: shell-style patterns matched against the turn's model id
 # (Azure: the deployment name). A model outside them refuses an image with 422
 # vision_unsupported before any model call. The demo backend reads images whatever this says.

@@ -204,3 +204,19 @@ def test_the_admin_lists_attachments_read_only(client, api_client, conversation)
     assert "全1ページ中 0ページ" in page
     conversation_page = client.get(f"/admin/conversations/conversation/{conversation.pk}/change/")
     assert "spec.pdf" in conversation_page.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "check_id"),
+    [
+        ("ATTACHMENT_MAX_BYTES", "20MB", "kaiwa.E050"),
+        ("ATTACHMENT_MAX_BYTES", 0, "kaiwa.E050"),
+        ("ATTACHMENT_MAX_PER_MESSAGE", 0, "kaiwa.E051"),
+    ],
+)
+def test_the_limits_are_checked(settings, name, value, check_id):
+    from django.core import checks
+
+    setattr(settings, name, value)
+    errors = [m for m in checks.run_checks(tags=["kaiwa"]) if m.id == check_id]
+    assert len(errors) == 1 and name in errors[0].msg
