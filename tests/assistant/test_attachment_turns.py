@@ -316,6 +316,7 @@ def test_the_demo_backend_takes_images_and_documents(api_client, conversation):
     assert response.status_code == 201, response.content
     assert response.json()["assistant_message"]["status"] == "complete"
     assert len(response.json()["user_message"]["attachments"]) == 2
+    assert "It also received 1 image." in response.json()["assistant_message"]["content"]
 
 
 def test_a_provider_refusing_the_image_part_answers_vision_unsupported(
