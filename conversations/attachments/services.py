@@ -37,14 +37,19 @@ def attachment_create(*, user, conversation: Conversation, upload: UploadedFile)
 
     Refused (nothing stored): over ATTACHMENT_MAX_BYTES, a type not accepted by its bytes,
     a file that cannot be read (conversations/attachments/files.py)."""
-    if conversation.owner_id != user.pk:
-        raise NotFound()
     if upload.size is not None and upload.size > settings.ATTACHMENT_MAX_BYTES:
         raise too_large()
     data = upload.read(settings.ATTACHMENT_MAX_BYTES + 1)
+    return attachment_store(user=user, conversation=conversation, data=data, name=upload.name)
+
+
+def attachment_store(*, user, conversation: Conversation, data: bytes, name: str) -> Attachment:
+    """attachment_create for bytes at hand (an image part of a relayed call)."""
+    if conversation.owner_id != user.pk:
+        raise NotFound()
     if len(data) > settings.ATTACHMENT_MAX_BYTES:
         raise too_large()
-    name = _display_name(upload.name or "")
+    name = _display_name(name or "")
     inspected = inspect_upload(data=data, name=name)
     attachment = Attachment(
         owner=user,
