@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Any
 
+from assistant.attachment_context import expand_history
 from assistant.context import build_context
 from assistant.history_summary import HistoryView, plan_history
 from assistant.turns import Turn
@@ -97,6 +98,9 @@ def _loaded(
         system_prompt = overrides.system_prompt
     first_exchange = len(history) == 1 and history[0].parent_id is None
     question = history[-1].content if history else ""
+    # Attachments become the content of the messages that carry them (one query, only when
+    # the path has any), before anything measures the history.
+    expand_history(history, model=(overrides and overrides.model) or reply.model)
     # What no longer fits is left out here, and summarised (or not) by the runner.
     shown, history_view = plan_history(
         conversation_id=conversation.pk, system_prompt=system_prompt, history=history

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0004_conversation_source'),
+        ('conversations', '0005_attachment'),
     ]
 
     operations = [
