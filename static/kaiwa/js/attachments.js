@@ -106,22 +106,42 @@ export class AttachmentTray {
     for (const file of files) this.upload(file);
   }
 
-  async upload(file) {
-    const el = cloneTemplate('composer-attachment-template');
-    const item = { file, el, state: 'uploading', attachment: null, abort: new AbortController() };
-    el.querySelector('[data-attachment-name]').textContent = file.name;
-    el.querySelector('[data-attachment-size]').textContent = formatSize(file.size);
-    el.querySelector('[data-action="remove-attachment"]').setAttribute(
-      'aria-label',
-      t('attachments.remove', { name: file.name }),
-    );
-    const progress = el.querySelector('[data-attachment-progress]');
-    progress.removeAttribute('value'); // indeterminate until the first progress event
-    this.items.push(item);
+  /** Put back attachments already uploaded (those of a send the server refused). */
+  restore(attachments) {
+    for (const attachment of attachments) {
+      const item = this.newItem(attachment.name, attachment.size);
+      this.ready(item, attachment);
+    }
     this.render();
+  }
+
+  newItem(name, size) {
+    const el = cloneTemplate('composer-attachment-template');
+    const item = { el, state: 'uploading', attachment: null, abort: new AbortController() };
+    el.querySelector('[data-attachment-name]').textContent = name;
+    el.querySelector('[data-attachment-size]').textContent = formatSize(size);
+    el.querySelector('[data-action="remove-attachment"]').setAttribute('aria-label', t('attachments.remove', { name }));
+    this.items.push(item);
+    return item;
+  }
+
+  ready(item, attachment) {
+    item.state = 'ready';
+    item.attachment = attachment;
+    fill(item.el, attachment);
+    item.el.classList.remove('is-uploading');
+    item.el.querySelector('[data-attachment-progress]').hidden = true;
+  }
+
+  async upload(file) {
+    const item = this.newItem(file.name, file.size);
+    const progress = item.el.querySelector('[data-attachment-progress]');
+    progress.removeAttribute('value'); // indeterminate until the first progress event
+    this.render();
+    let attachment;
     try {
       const url = await this.uploadUrl();
-      item.attachment = await uploadFile(url, file, {
+      attachment = await uploadFile(url, file, {
         signal: item.abort.signal,
         onProgress: (fraction) => {
           if (fraction === null) progress.removeAttribute('value');
@@ -135,10 +155,7 @@ export class AttachmentTray {
       return;
     }
     if (item.state !== 'uploading') return;
-    item.state = 'ready';
-    fill(el, item.attachment);
-    el.classList.remove('is-uploading');
-    progress.hidden = true;
+    this.ready(item, attachment);
     this.onChange();
   }
 

@@ -213,7 +213,7 @@ async function send(text, { retryOf = null } = {}) {
   }
   const payload = { type: 'send', content: text, client_id: clientId };
   if (attachmentIds.length) payload.attachments = attachmentIds;
-  state.pending.set(clientId, { kind: 'send', payload, el });
+  state.pending.set(clientId, { kind: 'send', payload, el, attachments });
   composer.clear();
   updateBusy();
   messages.scrollToEnd();
@@ -237,6 +237,16 @@ async function failSend(clientId, code, detail) {
   state.pending.delete(clientId);
   updateBusy();
   if (!pending) return;
+  if (pending.kind === 'send' && pending.attachments && pending.attachments.length) {
+    // Refused with files from the composer (a model that cannot read images, too many
+    // files…): the message goes back to the composer, with the reason beside it.
+    pending.el.remove();
+    messages.showEmptyNote();
+    if (!textarea.value) textarea.value = pending.payload.content;
+    tray.restore(pending.attachments);
+    showError(attachmentError, describeError(code, detail));
+    return;
+  }
   if (pending.kind === 'send') {
     messages.showError(pending.el, code, detail);
     return;
