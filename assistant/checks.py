@@ -217,3 +217,19 @@ def check_images(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 
 
 _SIZE_RE = re.compile(r"[1-9][0-9]{1,4}x[1-9][0-9]{1,4}")
+
+
+@register(TAG)
+def check_attachments(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The attachment limits: whole numbers greater than 0."""
+    errors: list[CheckMessage] = []
+    for name, unit, check_id in (
+        ("ATTACHMENT_MAX_BYTES", "bytes", "kaiwa.E050"),
+        ("ATTACHMENT_MAX_PER_MESSAGE", "attachments", "kaiwa.E051"),
+    ):
+        value = getattr(settings, name, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            errors.append(
+                Error(f"{name} must be a positive integer ({unit}), not {value!r}.", id=check_id)
+            )
+    return errors

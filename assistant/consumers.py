@@ -26,6 +26,7 @@ from assistant.turn_runner.tasks import spawn_turn
 from assistant.turns import Turn, turn_start, turn_stop
 from config import json_input
 from conversations.api.serializers import MessageOutputSerializer
+from conversations.attachments.services import parse_attachment_ids
 from conversations.errors import DomainError, InvalidInput, NotFound
 from conversations.models import Conversation, Message
 from conversations.validation import validate_temperature
@@ -112,7 +113,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         content = _text(command, "content")
         client_id = _parse_uuid(command.get("client_id"))
         turn, message, loaded = await _start_turn(
-            user=self.user, conversation=self.conversation, content=content, client_id=client_id
+            user=self.user,
+            conversation=self.conversation,
+            content=content,
+            client_id=client_id,
+            attachments=parse_attachment_ids(command.get("attachments")),
         )
         await self._send_json({"type": "user_message", "message": message})
         await self._run_or_replay(turn, loaded)
@@ -121,12 +126,17 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         message_id = _parse_uuid(command.get("message_id"), name="message_id", required=True)
         content = _text(command, "content")
         client_id = _parse_uuid(command.get("client_id"))
+        # Left out, the new version keeps the edited message's attachments.
+        attachments = (
+            parse_attachment_ids(command["attachments"]) if "attachments" in command else None
+        )
         turn, message, loaded = await _start_edit(
             user=self.user,
             conversation=self.conversation,
             message_id=message_id,
             content=content,
             client_id=client_id,
+            attachments=attachments,
         )
         await self._send_json(
             {"type": "user_message", "parent_id": message["parent_id"], "message": message}
@@ -259,19 +269,25 @@ def _optional_temperature(value) -> float | None:
 
 @in_db_thread
 def _start_turn(
-    *, user, conversation: Conversation, content: str, client_id
+    *, user, conversation: Conversation, content: str, client_id, attachments: list
 ) -> tuple[Turn, dict, LoadedTurn | None]:
     """Rate check, turn start, the user message's JSON and the runner's context in one trip
     to a database thread (each trip is a thread hand-off, which under load waits its turn)."""
     send_rate_check(user=user)
-    turn = turn_start(user=user, content=content, conversation=conversation, client_id=client_id)
+    turn = turn_start(
+        user=user,
+        content=content,
+        conversation=conversation,
+        client_id=client_id,
+        attachments=attachments,
+    )
     loaded = load_started_turn(turn, user=user)
     return turn, _MESSAGE_JSON.to_representation(turn.user_message), loaded
 
 
 @in_db_thread
 def _start_edit(
-    *, user, conversation: Conversation, message_id, content: str, client_id
+    *, user, conversation: Conversation, message_id, content: str, client_id, attachments
 ) -> tuple[Turn, dict, LoadedTurn | None]:
     """_start_turn for a new version of one of this conversation's user messages."""
     send_rate_check(user=user)
@@ -280,6 +296,7 @@ def _start_edit(
         content=content,
         client_id=client_id,
         edit_of=_message_of(conversation, message_id),
+        attachments=attachments,
     )
     loaded = load_started_turn(turn, user=user)
     return turn, _MESSAGE_JSON.to_representation(turn.user_message), loaded

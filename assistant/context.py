@@ -10,9 +10,13 @@ from collections.abc import Sequence
 from django.conf import settings
 
 from assistant.backends.base import ChatMessage
+from conversations.attachments.files import IMAGE_MAX_LONG_SIDE, IMAGE_MAX_SHORT_SIDE, image_tokens
 from conversations.models import Message
 
 MESSAGE_OVERHEAD_TOKENS = 4  # role and framing of each message
+# An image part is counted as the largest image Kaiwa stores costs (its exact size is not
+# read back from the data URL).
+IMAGE_PART_TOKENS = image_tokens(IMAGE_MAX_LONG_SIDE, IMAGE_MAX_SHORT_SIDE)
 
 
 def estimate_tokens(text: str) -> int:
@@ -21,8 +25,21 @@ def estimate_tokens(text: str) -> int:
     return (ascii_chars + 3) // 4 + (len(text) - ascii_chars)
 
 
+def _content_tokens(content: str | list | None) -> int:
+    """A message's content: a string, or content parts (text and images)."""
+    if not isinstance(content, list):
+        return estimate_tokens(content or "")
+    tokens = 0
+    for part in content:
+        if isinstance(part, dict) and part.get("type") == "text":
+            tokens += estimate_tokens(str(part.get("text", "")))
+        elif isinstance(part, dict) and part.get("type") == "image_url":
+            tokens += IMAGE_PART_TOKENS
+    return tokens
+
+
 def _message_tokens(message: ChatMessage) -> int:
-    tokens = MESSAGE_OVERHEAD_TOKENS + estimate_tokens(message.get("content") or "")
+    tokens = MESSAGE_OVERHEAD_TOKENS + _content_tokens(message.get("content"))
     for call in message.get("tool_calls") or ():
         fn = call.get("function", {})
         tokens += estimate_tokens(fn.get("name", "")) + estimate_tokens(fn.get("arguments", ""))
@@ -35,8 +52,10 @@ def estimate_messages_tokens(messages: Sequence[ChatMessage]) -> int:
 
 
 def to_chat_message(message: Message) -> ChatMessage:
-    """A stored message in the OpenAI wire shape."""
-    chat: ChatMessage = {"role": message.role, "content": message.content}
+    """A stored message in the OpenAI wire shape. A user message with attachments sends the
+    content assistant.attachment_context.expand_history gave it."""
+    content = message.__dict__.get("context_content", message.content)
+    chat: ChatMessage = {"role": message.role, "content": content}
     if message.tool_calls:
         chat["tool_calls"] = message.tool_calls
     if message.tool_call_id:

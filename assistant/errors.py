@@ -48,6 +48,18 @@ class ContentFiltered(LLMError):
     default_detail = "The provider's content filter refused the prompt or the reply."
 
 
+class ImagesRefused(LLMError):
+    """The provider refused a request's image parts (a model that cannot read images, for
+    which LLM_VISION_MODELS says otherwise)."""
+
+    code = "vision_unsupported"
+    status = 422
+    default_detail = (
+        "The language model provider refused the image: this model cannot read images "
+        "(check LLM_VISION_MODELS)."
+    )
+
+
 ERRORS_BY_CODE: dict[str, type[LLMError]] = {
     cls.code: cls
     for cls in (
@@ -57,6 +69,7 @@ ERRORS_BY_CODE: dict[str, type[LLMError]] = {
         LLMNotConfigured,
         UpstreamTimeout,
         ContentFiltered,
+        ImagesRefused,
     )
 }
 

@@ -3,16 +3,24 @@ conversation busy — all in one short transaction, before any model call.
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
+from assistant.attachment_context import (
+    attachment_tokens,
+    document_budget,
+    plan_included_units,
+    require_vision,
+)
 from assistant.context import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
 from assistant.limits import quota_reserve
 from conversations.allowed_models import model_for_turn, require_allowed
+from conversations.attachments.services import attachments_for_send, attachments_link, links_of
 from conversations.errors import InvalidInput, NotFound, TurnInProgress
-from conversations.models import Conversation, Message
+from conversations.models import Attachment, Conversation, Message
 from conversations.services import conversation_create, conversation_title_from_message
 from conversations.tree import active_leaf_id
 from conversations.validation import validate_message_text
@@ -41,6 +49,7 @@ def turn_start(
     model: str | None = None,
     edit_of: Message | None = None,
     regenerate_of: Message | None = None,
+    attachments: Sequence[uuid.UUID] | None = None,
 ) -> Turn:
     """Persist the user's message and a pending reply; refuse a second concurrent turn.
 
@@ -54,6 +63,12 @@ def turn_start(
     a conversation of this user — the earlier turn is returned and nothing new is stored
     (`created` is False). `model`: the new conversation's model, or this turn's alone in an
     existing one; it must be one of LLM_MODELS (InvalidInput).
+
+    `attachments`: ids of attachments of this user in this conversation that the new user
+    message carries (NotFound for any other; at most ATTACHMENT_MAX_PER_MESSAGE). An edit
+    without it keeps the edited message's attachments; a regeneration keeps its user
+    message's. Images need a model of LLM_VISION_MODELS (VisionUnsupported); how much of
+    each document fits the context is decided here and stored with the message.
     """
     branch = edit_of or regenerate_of
     if branch is not None:
@@ -61,6 +76,11 @@ def turn_start(
         _check_branch_point(edit_of=edit_of, regenerate_of=regenerate_of)
     if regenerate_of is None:
         validate_message_text(content)
+    elif attachments is not None:
+        raise TypeError("a regeneration keeps its user message's attachments")
+    if conversation is None and attachments:
+        # A new conversation has no attachments yet: these belong to another one.
+        raise NotFound("No such attachment in this conversation.")
     require_allowed(model or "")
     # The quota is checked once, by the reservation inside the start transaction.
     try:
@@ -75,6 +95,7 @@ def turn_start(
             model=model,
             edit_of=edit_of,
             regenerate_of=regenerate_of,
+            attachment_ids=attachments,
         )
     except IntegrityError:
         # Two requests with the same client_id raced; the other one won. Return its turn.
@@ -130,6 +151,7 @@ def _turn_start(
     model,
     edit_of,
     regenerate_of,
+    attachment_ids,
 ):
     if conversation is None:
         conversation = conversation_create(
@@ -151,6 +173,8 @@ def _turn_start(
     # A repeated send of a finished turn breaks the unique client_id constraint below, and
     # turn_start returns the earlier turn then: no lookup on the common path.
     history_chars, history_count = _history_size(conversation)
+    turn_model = model_for_turn(model or conversation.model)
+    carried: list[Attachment] = []
 
     if regenerate_of is not None:
         user_message = Message.objects.filter(pk=regenerate_of.parent_id).first()
@@ -158,6 +182,10 @@ def _turn_start(
             raise NotFound("The message no longer exists.")
         if user_message.role != Message.Role.USER:
             raise InvalidInput("Only a reply to a user message can be regenerated.")
+        # Its attachments go to the model again (the loader reads them with the path).
+        require_vision(
+            model=turn_model, attachments=[link.attachment for link in links_of(user_message)]
+        )
         new_rows = []
     else:
         if edit_of is not None:
@@ -168,12 +196,17 @@ def _turn_start(
             parent_id = active_leaf_id(conversation)
         else:  # no message yet: no leaf to look up
             parent_id = None
+        carried = _carried_attachments(
+            user=user, conversation=conversation, ids=attachment_ids, edit_of=edit_of
+        )
+        require_vision(model=turn_model, attachments=carried)
         user_message = Message(
             conversation=conversation,
             role=Message.Role.USER,
             content=content,
             client_id=client_id,
             parent_id=parent_id,
+            attachment_count=len(carried),
         )
         new_rows = [user_message]
     reply = Message(
@@ -182,7 +215,7 @@ def _turn_start(
         status=Message.Status.PENDING,
         reply_to=user_message,
         parent=user_message,
-        model=model_for_turn(model or conversation.model),
+        model=turn_model,
         # A regeneration's client_id is the reply's: it has no user message of its own.
         client_id=client_id if regenerate_of is not None else None,
     )
@@ -192,12 +225,26 @@ def _turn_start(
         user=user,
         reply_id=reply.pk,
         tokens=_reservation_estimate(
-            conversation, content, history_chars=history_chars, history_count=history_count
+            conversation,
+            content,
+            history_chars=history_chars,
+            history_count=history_count,
+            attachment_tokens=sum(attachment_tokens(a) for a in carried),
         ),
     )
     # One INSERT for both rows (their UUIDs are made here, so the reply can point at the user
     # message before either is stored); Message has no save() override or signals to miss.
     Message.objects.bulk_create(new_rows)
+    if regenerate_of is None:
+        system = conversation.system_prompt if system_prompt is None else system_prompt
+        attachments_link(
+            message=user_message,
+            attachments=carried,
+            included_units=plan_included_units(
+                attachments=carried,
+                budget_tokens=document_budget(system_prompt=system, content=content),
+            ),
+        )
     conversation.active_turn = reply
     conversation.active_leaf = reply
     update_fields = ["active_turn", "active_leaf", "updated_at"]
@@ -215,6 +262,16 @@ def _turn_start(
     )
 
 
+def _carried_attachments(
+    *, user, conversation: Conversation, ids: Sequence[uuid.UUID] | None, edit_of: Message | None
+) -> list[Attachment]:
+    """What the new user message carries: the attachments named, or (an edit naming none)
+    the edited message's."""
+    if ids is None and edit_of is not None:
+        return [link.attachment for link in links_of(edit_of)]
+    return attachments_for_send(user=user, conversation=conversation, attachment_ids=ids or ())
+
+
 def _history_size(conversation: Conversation) -> tuple[int, int]:
     """The conversation's messages: their characters and their count. One query, however
     long the history."""
@@ -227,18 +284,25 @@ def _history_size(conversation: Conversation) -> tuple[int, int]:
 
 
 def _reservation_estimate(
-    conversation: Conversation, content: str, *, history_chars: int, history_count: int
+    conversation: Conversation,
+    content: str,
+    *,
+    history_chars: int,
+    history_count: int,
+    attachment_tokens: int = 0,
 ) -> int:
     """What one model call of this turn may cost: the context it sends plus its answer.
 
     The context is counted as one token per character (the local estimate never exceeds
     that) plus each message's overhead, up to the LLM_CONTEXT_TOKENS it is trimmed to; the
-    answer as its max_tokens. `history_*`: _history_size.
+    answer as its max_tokens. `history_*`: _history_size; `attachment_tokens`: the new
+    message's attachments, whole.
     """
     context = (
         len(conversation.system_prompt)
         + history_chars
         + estimate_tokens(content)
+        + attachment_tokens
         + MESSAGE_OVERHEAD_TOKENS * (history_count + 2)  # + system prompt and new message
     )
     max_tokens = conversation.max_tokens or settings.LLM_DEFAULT_MAX_TOKENS

@@ -11,27 +11,69 @@ again. So the limit is enforced twice, earlier:
 - in an ASGI middleware (`BodyLimitMiddleware`), for any ASGI server that streams the body
   to the application: the same answer, without passing the body on to Django.
 
-The answer is Kaiwa's usual JSON 400 `invalid`, with `Connection: close`.
+The answer is Kaiwa's usual JSON 400 `invalid`, with `Connection: close`. Two kinds of
+route carry files and take more: the attachment upload
+(`POST /api/conversations/{id}/attachments/`) a file of up to ATTACHMENT_MAX_BYTES (over
+that: 413 `attachment_too_large`), and the OpenAI-compatible chat routes one such file as a
+base64 data URL on top of MAX_REQUEST_BODY_BYTES.
 """
 
 import io
 import json
+import re
 from typing import Any
 
 from django.conf import settings
 
 CODE = "invalid"
+UPLOAD_CODE = "attachment_too_large"
+# The attachment upload route; its body is one file plus the multipart framing around it.
+_UPLOAD_PATH = re.compile(r"^/api/conversations/[0-9a-fA-F-]{32,36}/attachments/?$")
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+# The OpenAI-compatible chat routes (assistant/openai_compat/urls.py).
+_COMPAT_CHAT_PATH = re.compile(r"^/(v1|openai/deployments/[^/]+)/chat/completions/?$")
 
 
-def body_limit() -> int | None:
-    """The largest request body accepted, in bytes (None: Django's "no limit")."""
+def _text_path(path: str | bytes | None) -> str:
+    if isinstance(path, bytes):
+        path = path.decode("latin-1")
+    return (path or "").split("?", 1)[0]
+
+
+def is_upload_path(path: str | bytes | None) -> bool:
+    """True for the attachment upload route."""
+    return _UPLOAD_PATH.match(_text_path(path)) is not None
+
+
+def body_limit(path: str | bytes | None = None) -> int | None:
+    """The largest request body accepted on `path`, in bytes (None: Django's "no limit")."""
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    return None if limit is None else int(limit)
+    if limit is None:
+        return None
+    if is_upload_path(path):
+        return max(int(limit), int(settings.ATTACHMENT_MAX_BYTES) + MULTIPART_OVERHEAD_BYTES)
+    if _COMPAT_CHAT_PATH.match(_text_path(path)):
+        # One image of ATTACHMENT_MAX_BYTES as base64 (4 characters per 3 bytes).
+        return int(limit) + -(-int(settings.ATTACHMENT_MAX_BYTES) * 4 // 3)
+    return int(limit)
 
 
-def refusal_body(limit: int) -> bytes:
-    detail = f"The request body is larger than the limit of {limit} bytes (MAX_REQUEST_BODY_BYTES)."
+def refusal_body(limit: int, path: str | bytes | None = None) -> bytes:
+    if is_upload_path(path):
+        detail = (
+            f"The file is larger than the limit of {settings.ATTACHMENT_MAX_BYTES} bytes "
+            "(ATTACHMENT_MAX_BYTES); it was not stored."
+        )
+        return json.dumps({"detail": detail, "code": UPLOAD_CODE}).encode()
+    detail = (
+        f"The request body is larger than the limit of {limit} bytes (MAX_REQUEST_BODY_BYTES"
+        + (", and ATTACHMENT_MAX_BYTES for an image)." if limit != body_limit() else ").")
+    )
     return json.dumps({"detail": detail, "code": CODE}).encode()
+
+
+def refusal_status(path: str | bytes | None) -> int:
+    return 413 if is_upload_path(path) else 400
 
 
 class BodyLimitMiddleware:
@@ -42,7 +84,8 @@ class BodyLimitMiddleware:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        limit = body_limit() if scope["type"] == "http" else None
+        path = scope.get("path", "")
+        limit = body_limit(path) if scope["type"] == "http" else None
         if limit is None:
             await self.app(scope, receive, send)
             return
@@ -51,7 +94,7 @@ class BodyLimitMiddleware:
             b"",
         )
         if declared.isdigit() and int(declared) > limit:
-            await _refuse(send, limit)
+            await _refuse(send, limit, path)
             return
         received = 0
         refused = False
@@ -65,7 +108,7 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > limit:
                     refused = True
-                    await _refuse(send, limit)
+                    await _refuse(send, limit, path)
                     return {"type": "http.disconnect"}
             return message
 
@@ -76,12 +119,12 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, guarded_send)
 
 
-async def _refuse(send: Any, limit: int) -> None:
-    body = refusal_body(limit)
+async def _refuse(send: Any, limit: int, path: str) -> None:
+    body = refusal_body(limit, path)
     await send(
         {
             "type": "http.response.start",
-            "status": 400,
+            "status": refusal_status(path),
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
@@ -114,8 +157,14 @@ def _limited_request_class(base: type) -> type:
         _refused = False
         _received = 0
 
+        def _path(self) -> bytes | None:
+            # The request line is parsed before the headers; Twisted keeps its path on the
+            # channel until the request is built (after the body), so read it there.
+            return getattr(self.channel, "_path", None)
+
         def gotLength(self, length: int | None) -> None:  # noqa: N802 (Twisted's name)
-            limit = body_limit()
+            self._limit_path = self._path()
+            limit = body_limit(self._limit_path)
             if limit is not None and length is not None and length > limit:
                 self.content = io.BytesIO()  # nothing of the body is kept
                 # Twisted answers "Expect: 100-continue" right after this call; the refusal
@@ -129,7 +178,7 @@ def _limited_request_class(base: type) -> type:
             if self._refused:
                 return
             self._received += len(data)
-            limit = body_limit()
+            limit = body_limit(getattr(self, "_limit_path", None))
             if limit is not None and self._received > limit:
                 self.content.close()
                 self.content = io.BytesIO()
@@ -145,9 +194,13 @@ def _limited_request_class(base: type) -> type:
 
         def _refuse(self, limit: int) -> None:
             self._refused = True
-            body = refusal_body(limit)
+            path = getattr(self, "_limit_path", None)
+            body = refusal_body(limit, path)
+            status_line = (
+                "413 Content Too Large" if refusal_status(path) == 413 else "400 Bad Request"
+            )
             head = (
-                "HTTP/1.1 400 Bad Request\r\n"
+                f"HTTP/1.1 {status_line}\r\n"
                 "Content-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\n"
                 "X-Content-Type-Options: nosniff\r\n"

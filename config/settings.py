@@ -355,6 +355,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two choice fields are named "kind" (the usage ledger's, an attachment's).
+    "ENUM_NAME_OVERRIDES": {"AttachmentKindEnum": "conversations.models.Attachment.Kind"},
 }
 # Personal API tokens: only a SHA-512 digest is stored (django-rest-knox).
 # knox's own migrations would create its (swapped-out, unused) AuthToken table anyway.
@@ -626,6 +628,20 @@ IMAGE_MAX_BYTES = _env_number("IMAGE_MAX_BYTES", 20 * 1024 * 1024, int)
 IMAGE_DOWNLOAD_ALLOW_PRIVATE = env.bool("IMAGE_DOWNLOAD_ALLOW_PRIVATE", default=False)
 # DALL·E 3's sizes: https://platform.openai.com/docs/api-reference/images/create
 IMAGE_SIZES = env.list("IMAGE_SIZES", default=["1024x1024", "1792x1024", "1024x1792"])
+
+# --- Attachments ---
+# Files people attach to a message (conversations/attachments/): images go to the model as
+# image parts, documents as their extracted text. They are kept in the "images" storage.
+# An upload larger than ATTACHMENT_MAX_BYTES is refused (413 attachment_too_large); the
+# request-body limit (MAX_REQUEST_BODY_BYTES) does not apply to the upload route.
+# A malformed or non-positive value is reported by the kaiwa.E050/E051 checks.
+ATTACHMENT_MAX_BYTES = _env_number("ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024, int)
+# How many attachments one message may carry (400 too_many_attachments).
+ATTACHMENT_MAX_PER_MESSAGE = _env_number("ATTACHMENT_MAX_PER_MESSAGE", 10, int)
+# The models that can read images: shell-style patterns matched against the turn's model id
+# (Azure: the deployment name). A model outside them refuses an image with 422
+# vision_unsupported before any model call. The demo backend reads images whatever this says.
+LLM_VISION_MODELS = env.list("LLM_VISION_MODELS", default=["gpt-4o*", "gpt-4.1*", "gpt-5*"])
 
 # Web search for the search_web tool, like LLM_BACKEND: SEARCH_PROVIDER picks a backend
 # (searxng, tavily or brave); unset, the tool is not offered to the model. An unknown

@@ -7,7 +7,8 @@ from django.db.models.functions import RowNumber
 from django.utils.translation import gettext_lazy as _
 
 from conversations import allowed_models
-from conversations.models import Conversation, Message, SavedNote
+from conversations.attachments.services import included_note
+from conversations.models import Attachment, Conversation, Message, MessageAttachment, SavedNote
 
 
 class MessageInline(admin.TabularInline):
@@ -64,6 +65,47 @@ class MessageInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class AttachmentInline(ReadOnlyInline):
+    """The conversation's attachments (sent or waiting to be sent), read-only."""
+
+    model = Attachment
+    fields = ["name", "kind", "content_type", "byte_size", "pages", "created_at"]
+    readonly_fields = fields
+    show_change_link = True
+    ordering = ["created_at", "id"]
+
+
+class MessageAttachmentInline(ReadOnlyInline):
+    """The files a message carries, and how much of each document the model read."""
+
+    model = MessageAttachment
+    fields = ["position", "attachment", "kind", "included"]
+    readonly_fields = fields
+    ordering = ["position", "id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("attachment")
+
+    @admin.display(description=_("kind"))
+    def kind(self, obj):
+        return obj.attachment.get_kind_display()
+
+    @admin.display(description=_("read by the model"))
+    def included(self, obj):
+        return included_note(obj) or _("all")
 
 
 class MessageStatusFilter(admin.SimpleListFilter):
@@ -126,7 +168,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
-    inlines = [MessageInline]
+    inlines = [MessageInline, AttachmentInline]
     list_per_page = 100
     show_full_result_count = False
 
@@ -187,6 +229,7 @@ class MessageAdmin(admin.ModelAdmin):
     search_fields = ["content", "conversation__title"]
     list_per_page = 100
     show_full_result_count = False
+    inlines = [MessageAttachmentInline]
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Message._meta.fields]
@@ -197,6 +240,72 @@ class MessageAdmin(admin.ModelAdmin):
     @admin.display(description=_("content"))
     def short_content(self, obj):
         return obj.content[:80]
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(admin.ModelAdmin):
+    """Attachments, read-only: what was sent, by whom, in which conversation. The files are
+    served to their owners only; staff see the stored name and the extracted text."""
+
+    list_display = [
+        "name",
+        "kind",
+        "content_type",
+        "byte_size",
+        "owner",
+        "conversation",
+        "sent",
+        "created_at",
+    ]
+    list_select_related = ["owner", "conversation"]
+    list_filter = [
+        "kind",
+        "content_type",
+        ("owner", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+    ]
+    search_fields = ["name", "owner__username", "conversation__title"]
+    list_per_page = 100
+    show_full_result_count = False
+    fields = [
+        "id",
+        "owner",
+        "conversation",
+        "name",
+        "kind",
+        "content_type",
+        "byte_size",
+        "width",
+        "height",
+        "pages",
+        "units",
+        "stored_as",
+        "text_preview",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_sent=Count("message_links"))
+
+    @admin.display(description=_("sent"), boolean=True, ordering="_sent")
+    def sent(self, obj):
+        return obj._sent > 0
+
+    @admin.display(description=_("stored as"))
+    def stored_as(self, obj):
+        # The name only: the file is served to its owner alone, never by a storage URL.
+        return obj.file.name
+
+    @admin.display(description=_("extracted text"))
+    def text_preview(self, obj):
+        return obj.text[:2000] + ("…" if len(obj.text) > 2000 else "")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(SavedNote)

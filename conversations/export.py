@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from conversations.attachments.services import load_links, message_attachments_json
 from conversations.models import Conversation, Message
 from conversations.tree import active_path, position_of, whole_tree
 
@@ -17,6 +18,7 @@ def export_json(*, conversation: Conversation, tree: bool = False) -> dict[str, 
     """The conversation and the messages of its active path as a JSON-ready dict; with
     `tree`, every message (each with its `parent_id`, so the tree can be rebuilt)."""
     messages = whole_tree(conversation) if tree else active_path(conversation)
+    load_links(messages)
     return {
         "id": str(conversation.id),
         "title": conversation.title,
@@ -44,6 +46,7 @@ def export_json(*, conversation: Conversation, tree: bool = False) -> dict[str, 
                 "sibling_index": position_of(m).index,
                 "sibling_count": position_of(m).count,
                 "turn_reply_id": str(m.turn_reply_id) if m.turn_reply_id else None,
+                "attachments": message_attachments_json(m),
                 "created_at": m.created_at.isoformat(),
             }
             for m in messages
@@ -56,10 +59,17 @@ def export_markdown(*, conversation: Conversation) -> str:
     lines = [f"# {conversation.title or conversation.id}", ""]
     if conversation.system_prompt:
         lines += [f"> {line}" for line in conversation.system_prompt.splitlines()] + [""]
-    for m in active_path(conversation):
+    messages = active_path(conversation)
+    load_links(messages)
+    for m in messages:
         heading = _ROLE_HEADINGS.get(m.role, m.role)
         suffix = "" if m.status == Message.Status.COMPLETE else f" ({m.status})"
         lines += [f"## {heading}{suffix}", f"_{m.created_at.isoformat()}_", ""]
+        attachments = message_attachments_json(m)
+        for attachment in attachments:
+            lines.append(f"- attachment: {_attachment_line(attachment)}")
+        if attachments:
+            lines.append("")
         if m.tool_calls:
             for call in m.tool_calls:
                 fn = call.get("function", {})
@@ -70,3 +80,12 @@ def export_markdown(*, conversation: Conversation) -> str:
         if m.error_code:
             lines += [f"**error** `{m.error_code}`: {m.error_text}", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _attachment_line(attachment: dict[str, Any]) -> str:
+    details = [attachment["content_type"], f"{attachment['size']} bytes"]
+    if attachment["pages"] is not None:
+        details.append(f"{attachment['pages']} pages")
+    if attachment["included_note"]:
+        details.append(f"the model read {attachment['included_note']}")
+    return f"{attachment['name']} ({', '.join(details)})"

@@ -14,6 +14,7 @@ from typing import Any
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from conversations.attachments.services import load_links, message_attachments_json
 from conversations.models import Message
 from conversations.tree import position_of
 
@@ -39,6 +40,12 @@ ERROR_DESCRIPTIONS: dict[str, Promise] = {
     "upstream_unavailable": _("The model provider could not be reached."),
     "upstream_timeout": _("The model provider did not answer in time."),
     "interrupted": _("The server stopped while this reply was being written."),
+    "vision_unsupported": _("This model cannot read images. Choose another model."),
+    "attachment_too_large": _("The file is too large to attach."),
+    "attachment_type_unsupported": _("This kind of file cannot be attached."),
+    "attachment_unreadable": _("The file could not be read."),
+    "too_many_attachments": _("Too many files are attached to this message."),
+    "attachment_in_use": _("The file was sent with a message and stays with it."),
     "network": _("The connection to the server was lost."),
 }
 GENERIC_ERROR = _("Something went wrong.")
@@ -109,6 +116,9 @@ class MessageItem:
     parent_id: str = ""
     sibling_index: int = 0
     sibling_count: int = 1
+    # A user message's files: dicts of conversations.attachments.services.attachment_json
+    # ({id, kind, name, size, content_type, url, pages, included_note}), in the order sent.
+    attachments: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def has_versions(self) -> bool:
@@ -138,6 +148,7 @@ def message_items(messages: Iterable[Message]) -> list[MessageItem]:
     """The bubbles for a conversation's history (its active path: conversations.tree), tool
     rounds folded into compact rows."""
     messages = list(messages)
+    load_links(messages)  # one query, only when some message carries attachments
     results = {m.tool_call_id: m for m in messages if m.role == Message.Role.TOOL}
     used: set[str] = set()
     items: list[MessageItem] = []
@@ -176,6 +187,7 @@ def _bubble(message: Message) -> MessageItem:
         parent_id=str(message.parent_id) if message.parent_id else "",
         sibling_index=position.index,
         sibling_count=position.count,
+        attachments=message_attachments_json(message),
     )
 
 

@@ -5,12 +5,16 @@ searched, exported and summed for usage without decoding a blob.
 """
 
 import uuid
+from pathlib import PurePath
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from conversations.storage import attachments_storage
 
 
 class OwnedQuerySet(models.QuerySet):
@@ -159,6 +163,9 @@ class Message(models.Model):
         related_name="tool_messages",
         verbose_name=_("reply of the turn"),
     )
+    # How many attachments a user message carries (conversations.attachments): readers skip
+    # the attachment query for the many messages that have none.
+    attachment_count = models.PositiveSmallIntegerField(default=0)
     # Touched while a reply streams; a stale heartbeat means its process died.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # Not auto_now_add: the turn runner moves a reply after the tool messages it caused.
@@ -230,3 +237,94 @@ class SavedNote(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+def attachment_upload_to(instance: "Attachment", filename: str) -> str:
+    """A server-generated name under attachments/; only the extension (chosen by our type
+    check, never the uploaded name) is kept."""
+    extension = PurePath(filename).suffix.lower().lstrip(".")
+    return f"attachments/{uuid.uuid4().hex}.{extension}"
+
+
+class Attachment(models.Model):
+    """A file a user attached (or is about to attach) to a message of one conversation.
+
+    Images are stored scaled down and without metadata; documents with the text extracted
+    from them once, at upload (conversations/attachments/files.py). Until it is sent with a
+    message an attachment can be deleted; once sent, it belongs to the history.
+    """
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", _("image")
+        DOCUMENT = "document", _("document")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments"
+    )
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="attachments"
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    # The uploaded file's name, for display and as the heading of its text in the context.
+    name = models.CharField(_("name"), max_length=255)
+    content_type = models.CharField(_("content type"), max_length=100)
+    byte_size = models.PositiveIntegerField(_("size in bytes"))
+    file = models.FileField(
+        _("file"), storage=attachments_storage, upload_to=attachment_upload_to, max_length=200
+    )
+    width = models.PositiveIntegerField(_("width"), null=True, blank=True)
+    height = models.PositiveIntegerField(_("height"), null=True, blank=True)
+    # A document's text, in `units` parts (PDF pages joined by form feeds; other documents'
+    # paragraphs or lines joined by newlines): the context cuts it between two parts.
+    text = models.TextField(_("extracted text"), blank=True)
+    units = models.PositiveIntegerField(_("parts of the text"), default=0)
+    pages = models.PositiveIntegerField(_("pages"), null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+        indexes = [models.Index(fields=["conversation", "created_at"], name="attachment_conv")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["image", "document"]), name="attachment_kind"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_file_url(self) -> str:
+        """Our own owner-only file URL."""
+        return reverse("attachment-file", kwargs={"pk": self.pk})
+
+
+class MessageAttachment(models.Model):
+    """An attachment sent with a message, in the order the sender gave, and how much of a
+    document's text went to the model with it (decided once, when the message was sent, by
+    the context budget)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachment_links")
+    attachment = models.ForeignKey(
+        Attachment, on_delete=models.CASCADE, related_name="message_links"
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+    # How many of the document's `units` the model reads; null: all of them.
+    included_units = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = _("attachment of a message")
+        verbose_name_plural = _("attachments of messages")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "attachment"], name="message_attachment_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id}: {self.attachment_id}"

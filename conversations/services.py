@@ -7,7 +7,7 @@ from django.db import transaction
 
 from conversations.allowed_models import require_allowed
 from conversations.errors import InvalidInput, NotFound, TurnInProgress
-from conversations.models import Conversation, Message, SavedNote
+from conversations.models import Attachment, Conversation, Message, MessageAttachment, SavedNote
 from conversations.tree import MessageTree
 from conversations.validation import (
     validate_max_tokens,
@@ -93,6 +93,10 @@ def conversation_delete(*, conversation: Conversation) -> None:
 def conversation_clear(*, conversation: Conversation) -> int:
     """Delete the conversation's messages and keep the conversation; returns how many."""
     _refuse_if_busy(conversation)
+    # The attachments sent with those messages go too (their files once committed); those
+    # uploaded and not sent yet stay for the next message.
+    sent = MessageAttachment.objects.filter(message__conversation=conversation)
+    Attachment.objects.filter(pk__in=sent.values("attachment_id")).delete()
     deleted, _ = conversation.messages.all().delete()
     conversation.active_leaf = None
     conversation.save(update_fields=["active_leaf", "updated_at"])

@@ -7,6 +7,7 @@ from django.utils.functional import empty
 from rest_framework.test import APIClient
 
 from assistant.storage import images_storage
+from conversations.storage import attachments_storage
 from tests.factories import UserFactory, bearer_client
 
 pytest_plugins = ["tests.fakes.fixtures", "tests.live_server"]
@@ -14,9 +15,11 @@ pytest_plugins = ["tests.fakes.fixtures", "tests.live_server"]
 
 @receiver(setting_changed)
 def _images_storage_follows_storages(*, setting: str, **kwargs: object) -> None:
-    """A changed STORAGES (below, or in a test) reaches GeneratedImage.file's lazy storage."""
+    """A changed STORAGES (below, or in a test) reaches the lazy storages of GeneratedImage.file
+    and Attachment.file."""
     if setting == "STORAGES":
         images_storage()._wrapped = empty
+        attachments_storage()._wrapped = empty
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,18 @@ from conversations.api.serializers import (
 )
 
 
+def attachments_field(help_text: str) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.UUIDField(), required=False, allow_empty=True, help_text=help_text
+    )
+
+
+SEND_ATTACHMENTS_HELP = (
+    "Ids of attachments uploaded to this conversation (POST /api/conversations/{id}/"
+    "attachments/) that the message carries, in order."
+)
+
+
 class ChatInputSerializer(serializers.Serializer):
     message = MessageTextField()
     system_prompt = SystemPromptField(required=False)
@@ -21,6 +33,7 @@ class ChatInputSerializer(serializers.Serializer):
     model = AllowedModelField(required=False)
     conversation_id = serializers.UUIDField(required=False)
     client_id = serializers.UUIDField(required=False)
+    attachments = attachments_field(SEND_ATTACHMENTS_HELP + " Needs conversation_id.")
 
 
 class ChatOutputSerializer(serializers.Serializer):
@@ -34,11 +47,16 @@ class ChatOutputSerializer(serializers.Serializer):
 class SendInputSerializer(serializers.Serializer):
     content = MessageTextField()
     client_id = serializers.UUIDField(required=False)
+    attachments = attachments_field(SEND_ATTACHMENTS_HELP)
 
 
 class EditInputSerializer(serializers.Serializer):
     content = MessageTextField(help_text="The new version of the user message.")
     client_id = serializers.UUIDField(required=False)
+    attachments = attachments_field(
+        "The new version's attachments (ids, as for a send); left out, it keeps those of "
+        "the edited message."
+    )
 
 
 class RegenerateInputSerializer(serializers.Serializer):

@@ -116,6 +116,7 @@ def start_chat_turn(request, data: dict) -> Turn:
         temperature=data.get("temperature"),
         max_tokens=data.get("max_tokens"),
         model=data.get("model"),
+        attachments=data.get("attachments"),
     )
     source = request_source(request)
     if conversation is None and turn.created and source != Conversation.Source.WEB:
@@ -133,6 +134,7 @@ def start_send_turn(request, conversation_id) -> Turn:
         content=data["content"],
         conversation=conversation,
         client_id=data.get("client_id"),
+        attachments=data.get("attachments"),
     )
 
 
@@ -152,6 +154,7 @@ def start_edit_turn(request, message_id) -> Turn:
         content=data["content"],
         client_id=data.get("client_id"),
         edit_of=message,
+        attachments=data.get("attachments"),
     )
 
 

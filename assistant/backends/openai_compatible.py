@@ -48,6 +48,7 @@ from assistant.backends.chunk_stream import ChunkStream
 from assistant.backends.http_clients import HTTP_CLIENTS, make_http_client
 from assistant.errors import (
     ContentFiltered,
+    ImagesRefused,
     LLMError,
     ProviderRejected,
     UpstreamError,
@@ -412,6 +413,8 @@ class OpenAICompatibleBackend(LLMBackend):
         if isinstance(exc, openai.APIStatusError):
             if _is_content_filter(exc):
                 return ContentFiltered(_content_filter_detail(exc))
+            if purpose == "chat" and _is_image_refusal(exc):
+                return ImagesRefused()
             if exc.status_code == 404:
                 return UpstreamError(
                     "The language model provider answered HTTP 404; check the model or "
@@ -504,6 +507,20 @@ def _cause(exc: openai.OpenAIError) -> BaseException | None:
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         return None
     return exc
+
+
+def _is_image_refusal(exc: openai.APIStatusError) -> bool:
+    """A 400/422 about images: what OpenAI ("image_url is only supported by certain
+    models"), Azure and compatible servers ("not a multimodal model") answer a model that
+    cannot read the image parts it was sent. Kaiwa sends image parts only with a user's
+    images, so such a refusal is about them."""
+    if exc.status_code not in (400, 422):
+        return False
+    body = exc.body if isinstance(exc.body, dict) else {}
+    inner = body.get("error") if isinstance(body.get("error"), dict) else body
+    fields = [str(inner.get(key) or "") for key in ("message", "code", "param", "type")]
+    text = " ".join([exc.message or "", *fields]).lower()
+    return "image" in text or "multimodal" in text or "vision" in text
 
 
 def _is_content_filter(exc: openai.APIStatusError) -> bool:

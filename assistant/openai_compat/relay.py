@@ -25,7 +25,7 @@ from assistant.db_threads import in_db_thread
 from assistant.errors import LLMError, UpstreamError
 from assistant.live.liveness import running
 from assistant.openai_compat.errors import CompatError
-from assistant.openai_compat.request import CompletionRequest, content_text
+from assistant.openai_compat.request import CompletionRequest
 from assistant.openai_compat.storage import StartedCall, call_finish
 from assistant.reply_lifecycle import save_partial
 
@@ -186,9 +186,8 @@ class Relay:
 
     async def _end(self, status: str, *, error: tuple[str, str] | None = None) -> None:
         text = "".join(self.text)
-        prompt = [{**m, "content": content_text(m.get("content"))} for m in self.request.messages]
         try:
-            await self._store_end(status, text, prompt, error)
+            await self._store_end(status, text, self.request.messages, error)
         finally:
             running.discard(self.call.reply_id)
 

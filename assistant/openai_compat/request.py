@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 
+from assistant.attachment_context import model_reads_images
 from assistant.context import estimate_messages_tokens
 from assistant.openai_compat.errors import CompatError
 from conversations import allowed_models
@@ -46,16 +47,14 @@ class CompletionRequest:
     client_wants_usage: bool
 
     def reservation_tokens(self) -> int:
-        """The quota reservation: the prompt's local estimate plus the answer's bound."""
+        """The quota reservation: the prompt's local estimate (images included) plus the
+        answer's bound."""
         answer = (
             self.body.get("max_completion_tokens")
             or self.body.get("max_tokens")
             or settings.LLM_DEFAULT_MAX_TOKENS
         )
-        prompt = estimate_messages_tokens(
-            [{**m, "content": content_text(m.get("content"))} for m in self.messages]
-        )
-        return prompt + answer
+        return estimate_messages_tokens(self.messages) + answer
 
 
 def parse_request(raw: bytes, *, deployment: str | None = None) -> CompletionRequest:
@@ -104,6 +103,8 @@ def parse_request(raw: bytes, *, deployment: str | None = None) -> CompletionReq
                 f"messages[{index}].content contains a NUL character (\\u0000).",
                 param=f"messages[{index}].content",
             )
+        if isinstance(content, list):
+            _check_image_parts(content, index=index, model=model)
     stream = body.get("stream") is True
     options = body.get("stream_options")
     wants_usage = stream and isinstance(options, dict) and options.get("include_usage") is True
@@ -122,6 +123,26 @@ def parse_request(raw: bytes, *, deployment: str | None = None) -> CompletionReq
         stream=stream,
         client_wants_usage=wants_usage,
     )
+
+
+def _check_image_parts(parts: list, *, index: int, model: str) -> None:
+    """Image parts as OpenAI defines them, `{"type": "image_url", "image_url": {"url",
+    "detail"?}}`, relayed as sent; refused for a model that cannot read images
+    (LLM_VISION_MODELS) as Kaiwa's own sends are, before any model call."""
+    for position, part in enumerate(parts):
+        if not isinstance(part, dict) or part.get("type") != "image_url":
+            continue
+        param = f"messages[{index}].content[{position}].image_url"
+        image = part.get("image_url")
+        if not isinstance(image, dict) or not isinstance(image.get("url"), str):
+            raise CompatError(f"{param} must be an object with a string 'url'.", param=param)
+        if not model_reads_images(model):
+            raise CompatError(
+                f"The model `{model[:100]}` cannot read images (it is not in LLM_VISION_MODELS).",
+                status=422,
+                code="vision_unsupported",
+                param=param,
+            )
 
 
 def _check_answer_bounds(body: dict[str, Any]) -> None:

@@ -8,7 +8,6 @@ import asyncio
 import uuid
 
 from channels.db import database_sync_to_async
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import AuthenticationFailed
@@ -21,6 +20,7 @@ from assistant.openai_compat.errors import CompatError
 from assistant.openai_compat.relay import Relay
 from assistant.openai_compat.request import parse_request
 from assistant.openai_compat.storage import call_abandon, call_start
+from config.body_limit import body_limit
 from conversations import allowed_models
 from conversations.errors import DomainError
 
@@ -69,17 +69,30 @@ def _start(request: HttpRequest, deployment: str | None):
     storage and the quota reservation."""
     user = _authenticate(request)
     send_rate_check(user=user)
-    try:
-        raw = request.body
-    except RequestDataTooBig:
-        raise CompatError(
-            "The request body is larger than this server accepts.", code="request_too_large"
-        ) from None
+    raw = _read_body(request)
     parsed = parse_request(raw, deployment=deployment)
     call = call_start(user=user, request=parsed, conversation_id=_conversation_id(request))
     # Alive until the relay stores its end: recovery never takes it for a dead runner's.
     running.add(call.reply_id)
     return user, parsed, call
+
+
+def _read_body(request: HttpRequest) -> bytes:
+    """The body, within the limit of these routes (config.body_limit: room for an image as
+    a data URL beyond MAX_REQUEST_BODY_BYTES; Django's own check would stop at that)."""
+    limit = body_limit(request.path)
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if limit is None:
+        return request.read()
+    raw = b"" if declared > limit else request.read(limit + 1)
+    if declared > limit or len(raw) > limit:
+        raise CompatError(
+            "The request body is larger than this server accepts.", code="request_too_large"
+        )
+    return raw
 
 
 async def _started(request: HttpRequest, deployment: str | None):

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from typing import Any
 
+from assistant.attachment_context import expand_history
 from assistant.context import build_context
 from assistant.turns import Turn
 from conversations.models import Conversation, Message
@@ -88,5 +89,8 @@ def _loaded(
     system_prompt = conversation.system_prompt
     if overrides is not None and overrides.system_prompt is not None:
         system_prompt = overrides.system_prompt
+    # Attachments become the content of the messages that carry them (one query, only when
+    # the path has any).
+    expand_history(history, model=(overrides and overrides.model) or reply.model)
     context = build_context(system_prompt=system_prompt, history=history)
     return LoadedTurn(reply, conversation, user, context)

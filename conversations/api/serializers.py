@@ -3,10 +3,12 @@ and the rules for text and model parameters are conversations.validation's."""
 
 from collections.abc import Callable
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from conversations import allowed_models, validation
-from conversations.models import Conversation, Message, SavedNote
+from conversations.attachments.services import message_attachments_json
+from conversations.models import Attachment, Conversation, Message, SavedNote
 from conversations.tree import position_of
 from conversations.validation import InvalidText
 
@@ -139,6 +141,28 @@ class ErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+class AttachmentSerializer(serializers.Serializer):
+    """An attachment (conversations.attachments.services.attachment_json)."""
+
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=Attachment.Kind.choices)
+    name = serializers.CharField(help_text="The uploaded file's name.")
+    size = serializers.IntegerField(help_text="Bytes stored (an image as scaled down).")
+    content_type = serializers.CharField(help_text="Judged from the bytes, not the name.")
+    url = serializers.CharField(help_text="/api/attachments/{id}/file/, owner only.")
+    pages = serializers.IntegerField(allow_null=True, help_text="A PDF's page count.")
+    included_note = serializers.CharField(
+        allow_null=True,
+        help_text="On a message: the part of a document the model read when it did not fit "
+        'whole (e.g. "pages 1–12 of 40"); null when it read all of it.',
+    )
+
+
+class AttachmentUploadOutputSerializer(AttachmentSerializer):
+    included_note = None
+    tokens = serializers.IntegerField(help_text="What it costs in the context, estimated.")
+
+
 class MessageOutputSerializer(serializers.ModelSerializer):
     usage = UsageSerializer(allow_null=True, read_only=True)
     error = ErrorSerializer(allow_null=True, read_only=True)
@@ -163,6 +187,9 @@ class MessageOutputSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="For a tool-call or tool-result message: the reply whose turn made it.",
     )
+    attachments = serializers.SerializerMethodField(
+        help_text="The files a user message carries, in the order sent ([] for others)."
+    )
 
     class Meta:
         model = Message
@@ -183,8 +210,13 @@ class MessageOutputSerializer(serializers.ModelSerializer):
             "sibling_index",
             "sibling_count",
             "turn_reply_id",
+            "attachments",
             "created_at",
         ]
+
+    @extend_schema_field(AttachmentSerializer(many=True))
+    def get_attachments(self, obj: Message) -> list[dict]:
+        return message_attachments_json(obj)
 
     def get_sibling_index(self, obj: Message) -> int:
         return position_of(obj).index

@@ -21,6 +21,7 @@ from conversations.api.serializers import (
     NoteOutputSerializer,
     NoteUpdateSerializer,
 )
+from conversations.attachments.services import load_links
 from conversations.errors import InvalidInput
 from conversations.models import Conversation, Message
 from conversations.tree import MessageTree, active_path
@@ -168,6 +169,7 @@ class MessageListView(generics.ListAPIView):
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
         self.tree.annotate(page)
+        load_links(page)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
@@ -189,10 +191,12 @@ class MessageSelectView(APIView):
         # A reply whose process died would keep the conversation busy (409) for ever.
         recover_stale_replies(conversation_id=message.conversation_id)
         conversation = services.message_select(message=message)
+        messages = active_path(conversation)
+        load_links(messages)
         body = {
             "conversation_id": conversation.pk,
             "active_leaf_id": conversation.active_leaf_id,
-            "messages": MessageOutputSerializer(active_path(conversation), many=True).data,
+            "messages": MessageOutputSerializer(messages, many=True).data,
         }
         return Response(body)
 

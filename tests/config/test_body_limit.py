@@ -102,7 +102,9 @@ def test_a_body_within_the_limit_still_reaches_django(live):
 # -- the ASGI middleware, for servers that stream the body to the application ---------------
 
 
-async def call(settings, *, headers: list, messages: list[dict]) -> tuple[list[dict], int]:
+async def call(
+    settings, *, headers: list, messages: list[dict], path: str = "/api/conversations/"
+) -> tuple[list[dict], int]:
     """What the middleware around Django sends, and how many body messages it received."""
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
     pending = list(messages)
@@ -125,8 +127,8 @@ async def call(settings, *, headers: list, messages: list[dict]) -> tuple[list[d
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": "/api/conversations/",
-        "raw_path": b"/api/conversations/",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
         "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"), *headers],
@@ -163,3 +165,62 @@ async def test_middleware_refuses_a_stream_once_it_passes_the_limit(settings):
 async def test_middleware_passes_a_body_within_the_limit(settings):
     sent, _ = await call(settings, headers=[], messages=[part(b"{}", False)])
     assert sent[0]["status"] == 401  # Django's answer: no credentials
+
+
+# -- the attachment upload route takes files up to ATTACHMENT_MAX_BYTES ---------------------
+
+UPLOAD_PATH = "/api/conversations/00000000-0000-0000-0000-000000000000/attachments/"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_over_attachment_max_bytes_is_refused_naming_that_limit(live):
+    sock = open_request(
+        live,
+        f"POST {UPLOAD_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 1000000000\r\n",
+    )
+    try:
+        status, _, body = read_response(sock)
+    finally:
+        sock.close()
+    assert status == 413
+    answer = json.loads(body)
+    assert answer["code"] == "attachment_too_large" and "ATTACHMENT_MAX_BYTES" in answer["detail"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_over_max_request_body_bytes_reaches_django(live):
+    body = (
+        b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n'
+        b"Content-Type: text/plain\r\n\r\n" + b"x" * (LIMIT * 2) + b"\r\n--x--\r\n"
+    )
+    sock = open_request(
+        live,
+        f"POST {UPLOAD_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {len(body)}\r\n",
+    )
+    try:
+        sock.sendall(body)
+        status, _, answer = read_response(sock)
+    finally:
+        sock.close()
+    assert status == 401 and json.loads(answer)["code"] == "not_authenticated", answer
+
+
+async def test_middleware_lets_an_upload_pass_max_request_body_bytes(settings):
+    settings.ATTACHMENT_MAX_BYTES = 1000
+    sent, received = await call(
+        settings,
+        headers=[(b"content-length", b"500")],
+        messages=[part(b"x" * 500, False)],
+        path=UPLOAD_PATH,
+    )
+    assert sent[0]["status"] not in (400, 413), sent
+    refused, _ = await call(
+        settings,
+        headers=[(b"content-length", b"200000")],
+        messages=[part(b"x", False)],
+        path=UPLOAD_PATH,
+    )
+    assert refused[0]["status"] == 413
+    assert json.loads(refused[1]["body"])["code"] == "attachment_too_large"

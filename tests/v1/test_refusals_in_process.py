@@ -31,7 +31,9 @@ def _post(client, key, body, **headers):
 
 
 def test_an_oversized_body_is_refused_in_openai_shape(client, key, settings):
+    # The limit: MAX_REQUEST_BODY_BYTES, plus one ATTACHMENT_MAX_BYTES image in base64.
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    settings.ATTACHMENT_MAX_BYTES = 750
     body = {"model": "demo", "messages": [{"role": "user", "content": "x" * 2000}]}
     response = _post(client, key, body)
     assert response.status_code == 400

@@ -1,0 +1,1 @@
+"""Attachments: files people send with a message (images and documents)."""

@@ -1,0 +1,363 @@
+"""Sends with attachments: what the model receives, what is refused, what history keeps."""
+
+import base64
+import io
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from accounts.services import api_token_create
+from assistant.context import IMAGE_PART_TOKENS, MESSAGE_OVERHEAD_TOKENS, estimate_messages_tokens
+from conversations.models import Attachment, Conversation, Message, MessageAttachment
+from tests.attachment_files import docx_bytes, image_bytes, pdf_bytes
+from tests.factories import ConversationFactory
+from tests.fakes.openai_server import error, reply
+from tests.streaming_clients import in_process_socket, post_event_stream
+from usage.models import UsageRecord
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def vision(settings, llm_upstream):
+    """The fake upstream's model reads images."""
+    settings.LLM_VISION_MODELS = ["gpt-test*"]
+    return llm_upstream
+
+
+@pytest.fixture
+def conversation(user):
+    return ConversationFactory(owner=user, system_prompt="")
+
+
+def upload(client, conversation, data: bytes, name: str) -> dict:
+    file = SimpleUploadedFile(name, data, content_type="application/octet-stream")
+    response = client.post(
+        f"/api/conversations/{conversation.pk}/attachments/", {"file": file}, format="multipart"
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def send(client, conversation, content: str, attachments: list[str]):
+    return client.post(
+        f"/api/conversations/{conversation.pk}/messages/",
+        {"content": content, "attachments": attachments},
+        format="json",
+    )
+
+
+def last_user_content(upstream):
+    return upstream.chat_requests()[-1].json["messages"][-1]["content"]
+
+
+def decoded_image(part: dict) -> Image.Image:
+    url = part["image_url"]["url"]
+    header, data = url.split(",", 1)
+    assert header == "data:image/jpeg;base64"
+    return Image.open(io.BytesIO(base64.b64decode(data)))
+
+
+def test_the_model_receives_the_image_decoded_scaled_and_without_exif(
+    api_client, vision, conversation
+):
+    vision.enqueue(reply("ホワイトボードです。"))
+    photo = upload(
+        api_client, conversation, image_bytes(3000, 1000, fmt="JPEG", gps=True), "board.jpg"
+    )
+    response = send(api_client, conversation, "これは何？", [photo["id"]])
+    assert response.status_code == 201, response.content
+    content = last_user_content(vision)
+    assert content[0] == {"type": "text", "text": "これは何？"}
+    assert content[1]["type"] == "image_url"
+    image = decoded_image(content[1])
+    assert image.size == (2048, 683)  # the long side fitted into 2048
+    assert not image.getexif()
+    user_message = response.json()["user_message"]
+    assert [a["id"] for a in user_message["attachments"]] == [photo["id"]]
+    assert user_message["attachments"][0]["included_note"] is None
+    assert response.json()["assistant_message"]["attachments"] == []
+
+
+def test_the_model_receives_the_document_text_under_its_file_name(
+    api_client, llm_upstream, conversation
+):
+    llm_upstream.enqueue(reply("要約です。"))
+    spec = upload(api_client, conversation, pdf_bytes(["Alpha spec", "Beta spec"]), "spec.pdf")
+    memo = upload(api_client, conversation, docx_bytes(["議事録の本文"]), "memo.docx")
+    response = send(api_client, conversation, "要約して", [spec["id"], memo["id"]])
+    assert response.status_code == 201, response.content
+    content = last_user_content(llm_upstream)
+    # No image: a plain string, readable by any model.
+    assert content == (
+        "spec.pdf\n```\nAlpha spec\n\nBeta spec\n```\n\n"
+        "memo.docx\n```\n議事録の本文\n```\n\n要約して"
+    )
+
+
+def test_a_document_over_the_budget_is_cut_at_a_page_and_the_cut_is_shown(
+    api_client, llm_upstream, conversation, settings
+):
+    settings.LLM_CONTEXT_TOKENS = 150
+    pages = [f"page {n} " + "word " * 40 for n in range(1, 11)]  # about 50 tokens each
+    llm_upstream.enqueue(reply("読みました。"))
+    spec = upload(api_client, conversation, pdf_bytes(pages), "long.pdf")
+    response = send(api_client, conversation, "読んで", [spec["id"]])
+    assert response.status_code == 201, response.content
+    # The note is in the reader's language: Japanese by default.
+    note = response.json()["user_message"]["attachments"][0]["included_note"]
+    assert note == "全10ページ中 1–2ページ"
+    content = last_user_content(llm_upstream)
+    assert content.startswith("long.pdf (pages 1–2 of 10)\n```\npage 1 ")
+    assert "page 2 " in content and "page 3 " not in content
+    # History shows the same cut.
+    messages = api_client.get(
+        f"/api/conversations/{conversation.pk}/messages/", HTTP_ACCEPT_LANGUAGE="en"
+    ).json()
+    assert messages["results"][0]["attachments"][0]["included_note"] == "pages 1–2 of 10"
+    # So does the chat page's view model.
+    from django.utils import translation
+
+    from conversations.message_items import message_items
+    from conversations.tree import active_path
+
+    with translation.override("ja"):
+        items = message_items(active_path(Conversation.objects.get(pk=conversation.pk)))
+    assert items[0].attachments[0]["name"] == "long.pdf"
+    assert items[0].attachments[0]["included_note"] == "全10ページ中 1–2ページ"
+
+
+def test_a_model_that_cannot_see_refuses_an_image_before_storing_or_calling(
+    api_client, llm_upstream, conversation
+):
+    photo = upload(api_client, conversation, image_bytes(), "a.png")
+    response = send(api_client, conversation, "見て", [photo["id"]])
+    assert response.status_code == 422
+    assert response.json()["code"] == "vision_unsupported"
+    assert not Message.objects.exists()
+    assert llm_upstream.chat_requests() == []
+
+
+def test_too_many_attachments_are_refused(api_client, llm_upstream, conversation, settings):
+    settings.ATTACHMENT_MAX_PER_MESSAGE = 1
+    ids = [upload(api_client, conversation, image_bytes(), f"{n}.png")["id"] for n in range(2)]
+    response = send(api_client, conversation, "二枚", ids)
+    assert response.status_code == 400
+    assert response.json()["code"] == "too_many_attachments"
+    assert not Message.objects.exists() and llm_upstream.chat_requests() == []
+
+
+def test_another_users_or_conversations_attachment_cannot_be_sent(
+    api_client, other_client, other_user, llm_upstream, conversation
+):
+    theirs = ConversationFactory(owner=other_user)
+    foreign = upload(other_client, theirs, image_bytes(), "theirs.png")
+    elsewhere = upload(api_client, ConversationFactory(owner=conversation.owner), b"hi", "a.txt")
+    for attachment_id in (foreign["id"], elsewhere["id"]):
+        response = send(api_client, conversation, "これ", [attachment_id])
+        assert response.status_code == 404, response.content
+        chat = api_client.post(
+            "/api/chat/",
+            {
+                "message": "これ",
+                "conversation_id": str(conversation.pk),
+                "attachments": [attachment_id],
+            },
+            format="json",
+        )
+        assert chat.status_code == 404
+    # Nor into a new conversation, nor into the owner's own message of theirs.
+    assert (
+        api_client.post(
+            "/api/chat/", {"message": "x", "attachments": [foreign["id"]]}, format="json"
+        ).status_code
+        == 404
+    )
+    assert send(other_client, conversation, "x", [foreign["id"]]).status_code == 404
+    assert not Message.objects.exists() and llm_upstream.chat_requests() == []
+    assert not MessageAttachment.objects.exists()
+
+
+def test_edit_keeps_the_attachments_unless_given_and_regenerate_keeps_them(
+    api_client, llm_upstream, conversation
+):
+    llm_upstream.enqueue(reply("一"), reply("二"), reply("三"), reply("四"))
+    doc = upload(api_client, conversation, b"first document", "a.txt")
+    other = upload(api_client, conversation, b"second document", "b.txt")
+    sent = send(api_client, conversation, "読んで", [doc["id"]]).json()
+    user_id = sent["user_message"]["id"]
+    reply_id = sent["assistant_message"]["id"]
+
+    regenerated = api_client.post(f"/api/messages/{reply_id}/regenerate/", {}, format="json")
+    assert regenerated.status_code == 201, regenerated.content
+    assert "first document" in last_user_content(llm_upstream)
+
+    edited = api_client.post(
+        f"/api/messages/{user_id}/edit/", {"content": "もう一度読んで"}, format="json"
+    )
+    assert edited.status_code == 201, edited.content
+    assert [a["id"] for a in edited.json()["user_message"]["attachments"]] == [doc["id"]]
+    assert "first document" in last_user_content(llm_upstream)
+
+    replaced = api_client.post(
+        f"/api/messages/{user_id}/edit/",
+        {"content": "こちらを", "attachments": [other["id"]]},
+        format="json",
+    )
+    assert [a["id"] for a in replaced.json()["user_message"]["attachments"]] == [other["id"]]
+    content = last_user_content(llm_upstream)
+    assert "second document" in content and "first document" not in content
+
+
+def test_history_carries_the_attachments_to_later_turns(api_client, llm_upstream, conversation):
+    llm_upstream.enqueue(reply("一"), reply("二"))
+    doc = upload(api_client, conversation, b"the facts", "facts.md")
+    send(api_client, conversation, "覚えて", [doc["id"]])
+    send(api_client, conversation, "何でしたっけ", [])
+    sent = llm_upstream.chat_requests()[-1].json["messages"]
+    assert sent[0]["content"] == "facts.md\n```\nthe facts\n```\n\n覚えて"
+    assert sent[-1]["content"] == "何でしたっけ"
+
+
+async def test_the_websocket_send_carries_attachments(user, vision, settings):
+    conversation = await sync_to_async(ConversationFactory)(owner=user, system_prompt="")
+    attachment = await sync_to_async(_stored_image)(user, conversation)
+    vision.enqueue(reply("赤い四角です。"))
+    socket = in_process_socket(user, conversation.pk)
+    connected, _ = await socket.connect()
+    assert connected
+    try:
+        await socket.send_json_to(
+            {"type": "send", "content": "何色？", "attachments": [str(attachment.pk)]}
+        )
+        event = await socket.receive_json_from(timeout=5)
+        assert event["type"] == "user_message"
+        assert event["message"]["attachments"] == [
+            {
+                "id": str(attachment.pk),
+                "kind": "image",
+                "name": "red.png",
+                "size": attachment.byte_size,
+                "content_type": "image/png",
+                "url": f"/api/attachments/{attachment.pk}/file/",
+                "pages": None,
+                "included_note": None,
+            }
+        ]
+        while event["type"] != "done":
+            event = await socket.receive_json_from(timeout=5)
+        # Someone else's id is an error event; the socket stays open.
+        await socket.send_json_to(
+            {
+                "type": "send",
+                "content": "x",
+                "attachments": ["00000000-0000-0000-0000-000000000000"],
+            }
+        )
+        error = await socket.receive_json_from(timeout=5)
+        assert (error["type"], error["code"]) == ("error", "not_found")
+    finally:
+        await socket.disconnect()
+    content = vision.chat_requests()[-1].json["messages"][-1]["content"]
+    assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+def _stored_image(user, conversation) -> Attachment:
+    from conversations.attachments.services import attachment_create
+
+    file = SimpleUploadedFile("red.png", image_bytes(), content_type="image/png")
+    return attachment_create(user=user, conversation=conversation, upload=file)
+
+
+async def test_the_event_stream_send_carries_attachments(user, llm_upstream):
+    conversation = await sync_to_async(ConversationFactory)(owner=user, system_prompt="")
+    attachment = await sync_to_async(_stored_text)(user, conversation)
+    token = await sync_to_async(api_token_create)(user=user, name="sse")
+    llm_upstream.enqueue(reply("読みました。"))
+    events = await post_event_stream(
+        f"/api/conversations/{conversation.pk}/messages/stream/",
+        {"content": "読んで", "attachments": [str(attachment.pk)]},
+        token=token[1],
+    )
+    assert events[-1]["type"] == "done"
+    assert "stream me" in last_user_content(llm_upstream)
+    linked = await sync_to_async(
+        lambda: list(
+            MessageAttachment.objects.filter(message__role="user").values_list(
+                "attachment_id", flat=True
+            )
+        )
+    )()
+    assert linked == [attachment.pk]
+
+
+def _stored_text(user, conversation) -> Attachment:
+    from conversations.attachments.services import attachment_create
+
+    file = SimpleUploadedFile("s.txt", b"stream me", content_type="text/plain")
+    return attachment_create(user=user, conversation=conversation, upload=file)
+
+
+def test_the_conversation_is_untouched_by_a_refused_send(api_client, llm_upstream, conversation):
+    before = Conversation.objects.get(pk=conversation.pk).updated_at
+    response = send(api_client, conversation, "x", ["not-a-uuid"])
+    assert response.status_code == 400
+    assert json.loads(response.content)["attachments"]
+    assert Conversation.objects.get(pk=conversation.pk).updated_at == before
+
+
+def test_the_demo_backend_takes_images_and_documents(api_client, conversation):
+    photo = upload(api_client, conversation, image_bytes(), "a.png")
+    doc = upload(api_client, conversation, b"demo text", "a.txt")
+    response = send(api_client, conversation, "見て", [photo["id"], doc["id"]])
+    assert response.status_code == 201, response.content
+    assert response.json()["assistant_message"]["status"] == "complete"
+    assert len(response.json()["user_message"]["attachments"]) == 2
+
+
+def test_a_provider_refusing_the_image_part_answers_vision_unsupported(
+    api_client, vision, conversation
+):
+    vision.enqueue(
+        error(
+            400,
+            {
+                "error": {
+                    "message": "Invalid content type. image_url is only supported by certain "
+                    "models.",
+                    "type": "invalid_request_error",
+                    "param": "messages.[0].content.[1].type",
+                    "code": None,
+                }
+            },
+        )
+    )
+    photo = upload(api_client, conversation, image_bytes(), "a.png")
+    response = send(api_client, conversation, "見て", [photo["id"]])
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "vision_unsupported"
+    stored = Message.objects.get(conversation=conversation, role="assistant")
+    assert (stored.status, stored.error_code) == ("failed", "vision_unsupported")
+    # The user's message and its image are kept.
+    assert Message.objects.get(conversation=conversation, role="user").attachment_count == 1
+
+
+def test_the_ledger_counts_the_image_tokens_the_provider_reports(
+    api_client, vision, conversation, user
+):
+    vision.enqueue(reply("赤です。", usage=(1234, 5)))
+    photo = upload(api_client, conversation, image_bytes(), "a.png")
+    assert send(api_client, conversation, "色は？", [photo["id"]]).status_code == 201
+    record = UsageRecord.objects.get(user=user, kind="chat")
+    assert (record.prompt_tokens, record.completion_tokens) == (1234, 5)
+
+
+def test_the_local_estimate_counts_image_parts():
+    text = {"type": "text", "text": "abcd"}
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    with_image = estimate_messages_tokens([{"role": "user", "content": [text, image]}])
+    assert with_image == MESSAGE_OVERHEAD_TOKENS + 1 + IMAGE_PART_TOKENS
+    assert IMAGE_PART_TOKENS == 85 + 170 * 4 * 2  # 2048 × 768: the largest image stored

@@ -1,0 +1,85 @@
+"""Files for the attachment tests, made here (nothing downloaded): images with Pillow, PDFs
+with pypdf, a DOCX with python-docx."""
+
+import io
+
+import docx
+from PIL import Image
+from pypdf import PdfWriter
+from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+# EXIF tags: GPSInfo and Orientation.
+GPS_INFO = 0x8825
+ORIENTATION = 0x0112
+
+
+def image_bytes(
+    width: int = 64,
+    height: int = 48,
+    *,
+    fmt: str = "PNG",
+    color: tuple[int, int, int] = (200, 30, 30),
+    gps: bool = False,
+    orientation: int | None = None,
+) -> bytes:
+    """An image of one colour; with `gps`, EXIF holding a GPS position (and `orientation`)."""
+    image = Image.new("RGB", (width, height), color)
+    options = {}
+    if gps or orientation:
+        exif = Image.Exif()
+        if gps:
+            exif[GPS_INFO] = {1: "N", 2: (35.0, 39.0, 0.0), 3: "E", 4: (139.0, 45.0, 0.0)}
+        if orientation:
+            exif[ORIENTATION] = orientation
+        options["exif"] = exif.tobytes()
+    out = io.BytesIO()
+    image.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+def animated_gif() -> bytes:
+    colors = ((255, 0, 0), (0, 255, 0), (0, 0, 255))
+    frames = [Image.new("RGB", (16, 16), color) for color in colors]
+    out = io.BytesIO()
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=100)
+    return out.getvalue()
+
+
+def pdf_bytes(pages: list[str], *, password: str | None = None) -> bytes:
+    """A PDF with one line of text per page (Helvetica); encrypted when `password` is given."""
+    writer = PdfWriter()
+    for text in pages:
+        page = writer.add_blank_page(612, 792)
+        if text:
+            font = DictionaryObject(
+                {
+                    NameObject("/Type"): NameObject("/Font"),
+                    NameObject("/Subtype"): NameObject("/Type1"),
+                    NameObject("/BaseFont"): NameObject("/Helvetica"),
+                }
+            )
+            page[NameObject("/Resources")] = DictionaryObject(
+                {
+                    NameObject("/Font"): DictionaryObject(
+                        {NameObject("/F1"): writer._add_object(font)}
+                    )
+                }
+            )
+            stream = DecodedStreamObject()
+            escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            stream.set_data(f"BT /F1 12 Tf 72 720 Td ({escaped}) Tj ET".encode("latin-1"))
+            page[NameObject("/Contents")] = writer._add_object(stream)
+    if password is not None:
+        writer.encrypt(user_password=password, owner_password=password, algorithm="RC4-128")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def docx_bytes(paragraphs: list[str]) -> bytes:
+    document = docx.Document()
+    for text in paragraphs:
+        document.add_paragraph(text)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()

@@ -1,0 +1,75 @@
+"""Image content parts on the OpenAI-compatible route (in process, the fake upstream)."""
+
+import base64
+import json
+
+import pytest
+
+from accounts.services import api_token_create
+from conversations.models import Conversation
+from tests.attachment_files import image_bytes
+from tests.fakes.openai_server import reply
+from usage.models import UsageRecord
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PNG = base64.b64encode(image_bytes(32, 32)).decode()
+MESSAGES = [
+    {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+        ],
+    }
+]
+
+
+@pytest.fixture
+def key(user):
+    return api_token_create(user=user, name="sdk")[1]
+
+
+def _post(client, key, body):
+    return client.post(
+        "/v1/chat/completions",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+
+
+def test_image_parts_are_relayed_to_a_vision_model(client, key, llm_upstream, settings):
+    settings.LLM_MODELS = "gpt-test"
+    settings.LLM_VISION_MODELS = ["gpt-test"]
+    llm_upstream.enqueue(reply("A red square.", usage=(300, 4)))
+    response = _post(client, key, {"model": "gpt-test", "messages": MESSAGES})
+    assert response.status_code == 200, response.content
+    assert llm_upstream.chat_requests()[-1].json["messages"] == MESSAGES
+    stored = Conversation.objects.get().messages.get(role="user")
+    assert stored.content == "What is this?\n[image_url]"
+    # The ledger counts the image tokens the provider reports.
+    record = UsageRecord.objects.get()
+    assert (record.prompt_tokens, record.completion_tokens) == (300, 4)
+
+
+def test_image_parts_are_refused_for_a_model_that_cannot_see(client, key, llm_upstream, settings):
+    settings.LLM_MODELS = "gpt-test"
+    response = _post(client, key, {"model": "gpt-test", "messages": MESSAGES})
+    assert response.status_code == 422, response.content
+    error = response.json()["error"]
+    assert (error["code"], error["param"]) == (
+        "vision_unsupported",
+        "messages[0].content[1].image_url",
+    )
+    assert llm_upstream.chat_requests() == []
+    assert not Conversation.objects.exists()
+
+
+def test_a_body_with_an_image_may_pass_max_request_body_bytes(client, key, llm_upstream, settings):
+    settings.LLM_MODELS = "gpt-test"
+    settings.LLM_VISION_MODELS = ["gpt-test"]
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = len(PNG) // 2
+    llm_upstream.enqueue(reply("ok"))
+    response = _post(client, key, {"model": "gpt-test", "messages": MESSAGES})
+    assert response.status_code == 200, response.content
