@@ -261,20 +261,7 @@ def js_catalog() -> dict[str, str]:
         "attachments.remove": _("Remove %(name)s"),
         "attachments.failed": _("%(name)s could not be attached: %(reason)s"),
         "attachments.wait": _("Wait until the files have been uploaded."),
-        "error.attachment_too_large": _("The file is too large."),
-        "error.attachment_type_unsupported": _(
-            "This kind of file cannot be attached. Images (PNG, JPEG, WebP, GIF), PDF, Word "
-            "(DOCX) and text files (plain text, Markdown, CSV, JSON) can."
-        ),
-        "error.attachment_unreadable": _(
-            "The file could not be read (an encrypted or broken file, or one without text)."
-        ),
-        "error.too_many_attachments": _("The message has more attachments than allowed."),
-        "error.attachment_in_use": _("This file was already sent with another message."),
-        "error.vision_unsupported": _(
-            "This conversation's model cannot read images. Choose another model in the "
-            "settings, or remove the images."
-        ),
+        "attachments.tooLarge": _("it is larger than %(limit)s."),
         "error.generic": GENERIC_ERROR,
     }
     strings |= {f"status.{key}": label for key, label in STATUS_LABELS.items()}

@@ -127,6 +127,8 @@ def server_env(upstream: FakeOpenAIServer, **extra: str) -> dict[str, str]:
             "OPENAI_API_KEY": "sk-live-server-test-key",
             "OPENAI_MODEL": "gpt-test",
             "LLM_MODELS": "gpt-test=Test model,gpt-test-mini=Test mini",
+            # The browser tests attach images: the default model reads them, the mini does not.
+            "LLM_VISION_MODELS": "gpt-test",
             "LLM_MAX_RETRIES": "0",
             "LLM_REQUEST_TIMEOUT": "10",
             "STREAM_STALE_AFTER_SECONDS": "3",

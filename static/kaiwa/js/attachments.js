@@ -73,9 +73,11 @@ export class AttachmentTray {
    *   uploadUrl(): a promise of the URL to POST to (it may have to create the conversation)
    *   onChange(): called whenever an upload starts, ends or a chip is removed
    *   onError(text): a readable sentence for a file that could not be attached ('' clears it)
+   *   maxBytes: the server's ATTACHMENT_MAX_BYTES (larger files are refused without uploading)
    */
-  constructor(list, { uploadUrl, onChange = () => {}, onError = () => {} }) {
+  constructor(list, { uploadUrl, onChange = () => {}, onError = () => {}, maxBytes = 0 }) {
     this.list = list;
+    this.maxBytes = maxBytes;
     this.uploadUrl = uploadUrl;
     this.onChange = onChange;
     this.onError = onError;
@@ -103,7 +105,13 @@ export class AttachmentTray {
   add(files) {
     this.errors = [];
     this.onError('');
-    for (const file of files) this.upload(file);
+    for (const file of files) {
+      if (this.maxBytes && file.size > this.maxBytes) {
+        this.report(file, t('attachments.tooLarge', { limit: formatSize(this.maxBytes) }));
+      } else {
+        this.upload(file);
+      }
+    }
   }
 
   /** Put back attachments already uploaded (those of a send the server refused). */
@@ -173,7 +181,10 @@ export class AttachmentTray {
 
   /** Forget every chip without deleting anything: the message that used them was sent. */
   clear() {
-    for (const item of this.items) item.state = 'sent';
+    for (const item of this.items) {
+      item.state = 'sent';
+      item.el.remove();
+    }
     this.items = [];
     this.render();
   }
@@ -187,7 +198,10 @@ export class AttachmentTray {
 
   fail(file, error) {
     // A known code reads in the page's language; a new one falls back to the server's text.
-    const reason = describeError(error.code, error.detail || firstFieldError(error));
+    this.report(file, describeError(error.code, error.detail || firstFieldError(error)));
+  }
+
+  report(file, reason) {
     this.errors.push(t('attachments.failed', { name: file.name, reason }));
     this.onError(this.errors.join('\n'));
   }
