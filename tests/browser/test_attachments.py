@@ -16,7 +16,7 @@ from conversations.models import Attachment, Conversation
 from tests.browser.conftest import db
 from tests.browser.helpers import LAST_REPLY, send
 from tests.factories import ConversationFactory
-from tests.fakes.openai_server import reply
+from tests.fakes.openai_server import error, reply
 
 pytestmark = [
     pytest.mark.browser,
@@ -369,4 +369,44 @@ async def test_leaving_a_new_chat_with_unsent_files_deletes_its_draft_conversati
         await asyncio.sleep(0.1)
     assert not await db(Conversation.objects.filter(pk=draft.id).exists)
     assert not await db(Attachment.objects.filter(owner=page_user).exists)
+    browsing.watch.assert_clean()
+
+
+async def test_retry_and_edit_keep_the_images_of_a_sent_message(
+    browsing, live, upstream, page_user
+):
+    conversation = await db(ConversationFactory, owner=page_user)
+    upstream.enqueue(error(500), reply("赤い四角です。"), reply("やはり赤です。"))
+    await browsing.login_as(page_user)
+    page = browsing.page
+    await page.goto(f"/c/{conversation.id}/")
+    await page.wait_for_selector('#chat-app[data-ready="true"]', state="attached")
+    await attach_with_button(page, "赤.png", "image/png", png(RED))
+    await expect(page.locator(READY_CHIPS)).to_have_count(1)
+    await send(page, "何色？")
+    failed = page.locator(LAST_REPLY)
+    await expect(failed).to_have_attribute("data-status", "failed")
+
+    # The stored message keeps its image: the retry is a new version of the reply, and the
+    # model gets the image again.
+    await failed.locator("[data-action=retry]").click()
+    await expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
+    await expect(page.locator(LAST_REPLY).locator("[data-body]")).to_have_text("赤い四角です。")
+    await expect(page.locator("#message-list .message--user")).to_have_count(1)
+    assert [
+        close_to(data_url_color(url), RED) for url in image_parts(upstream.last_chat_request)
+    ] == [True]
+
+    # An edit keeps the message's image too, on screen and for the model.
+    user = page.locator(LAST_USER)
+    await user.locator("[data-action=edit]").click()
+    await page.locator("#message-editor-input").fill("本当に何色？")
+    await page.locator("#message-editor-input").press("Enter")
+    await expect(page.locator(LAST_REPLY).locator("[data-body]")).to_have_text("やはり赤です。")
+    edited = page.locator(LAST_USER)
+    await expect(edited.locator("[data-body]")).to_have_text("本当に何色？")
+    await expect(edited.locator(".attachment--image img")).to_have_attribute("src", FILE_URL)
+    assert len(image_parts(upstream.last_chat_request)) == 1
+    await page.reload()
+    await expect(page.locator(LAST_USER).locator(".attachment--image img")).to_have_count(1)
     browsing.watch.assert_clean()
