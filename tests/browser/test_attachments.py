@@ -223,6 +223,7 @@ async def test_uploads_show_progress_hold_the_send_button_and_can_be_removed(
         await remove.click()
     assert (await deleted.value).status == 204
     await expect(page.locator(COMPOSER_CHIPS)).to_have_count(0)
+    await expect(page.locator("#composer-input")).to_be_focused()
     assert not await db(Attachment.objects.filter(pk=attachment_id).exists)
 
     upstream.enqueue(reply("文字だけ"))

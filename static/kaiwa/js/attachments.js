@@ -74,9 +74,11 @@ export class AttachmentTray {
    *   onChange(): called whenever an upload starts, ends or a chip is removed
    *   onError(text): a readable sentence for a file that could not be attached ('' clears it)
    *   maxBytes: the server's ATTACHMENT_MAX_BYTES (larger files are refused without uploading)
+   *   onEmptied(): the user removed the last chip (to move the focus elsewhere)
    */
-  constructor(list, { uploadUrl, onChange = () => {}, onError = () => {}, maxBytes = 0 }) {
+  constructor(list, { uploadUrl, onChange = () => {}, onError = () => {}, maxBytes = 0, onEmptied = () => {} }) {
     this.list = list;
+    this.onEmptied = onEmptied;
     this.maxBytes = maxBytes;
     this.uploadUrl = uploadUrl;
     this.onChange = onChange;
@@ -86,8 +88,13 @@ export class AttachmentTray {
     list.addEventListener('click', (event) => {
       const button = event.target.closest('[data-action="remove-attachment"]');
       if (!button) return;
-      const item = this.items.find((candidate) => candidate.el.contains(button));
-      if (item) this.remove(item);
+      const index = this.items.findIndex((candidate) => candidate.el.contains(button));
+      if (index === -1) return;
+      this.remove(this.items[index]);
+      // The keyboard stays in the tray (the next chip's ×), or goes back to the text box.
+      const next = this.items[Math.min(index, this.items.length - 1)];
+      if (next) next.el.querySelector('[data-action="remove-attachment"]').focus();
+      else this.onEmptied();
     });
   }
 

@@ -91,6 +91,7 @@ const tray = new AttachmentTray(document.getElementById('composer-attachments'),
   onChange: () => updateBusy(),
   onError: (text) => showError(attachmentError, text),
   maxBytes: Number(app.dataset.attachmentMaxBytes) || 0,
+  onEmptied: () => composer.focus(),
 });
 bindAttachmentSources({
   button: document.getElementById('attach-button'),
