@@ -236,7 +236,8 @@ class DemoBackend(LLMBackend):
         user_text = last_user_text(messages)
         name = self._tool_to_call(user_text, tools, options.tool_choice)
         if name is None:
-            return _completion(_demo_reply(user_text, tools), (), prompt_tokens)
+            reply = _demo_reply(user_text, tools, images=_last_user_images(messages))
+            return _completion(reply, (), prompt_tokens)
         arguments = json.dumps(
             _fit_to_schema(_arguments_for(name, user_text), tools.get(name)), ensure_ascii=False
         )
@@ -297,7 +298,20 @@ def _snippet(text: str, limit: int = 80) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _demo_reply(user_text: str, tools: dict[str, dict[str, Any]]) -> str:
+def _last_user_images(messages: list[ChatMessage]) -> int:
+    """How many image parts the last user message carries (attachments, /v1 image parts)."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if not isinstance(content, list):
+                return 0
+            return sum(
+                1 for part in content if isinstance(part, dict) and part.get("type") == "image_url"
+            )
+    return 0
+
+
+def _demo_reply(user_text: str, tools: dict[str, dict[str, Any]], *, images: int = 0) -> str:
     said = _snippet(user_text)
     ja = (
         f"{LABEL} 「{said}」を受け取りました。これはデモ用の自動応答で、LLM はまだ設定されて"
@@ -310,6 +324,10 @@ def _demo_reply(user_text: str, tools: dict[str, dict[str, Any]]) -> str:
         "OPENAI_API_KEY (OpenAI), OPENAI_BASE_URL (a compatible server such as Ollama) or "
         "AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY (Azure OpenAI) to talk to a real model."
     )
+    if images:
+        # The demo cannot look at them; it says that it got them.
+        ja += f" 画像 {images} 枚も受け取りました。"
+        en += f" It also received {images} image{'s' if images != 1 else ''}."
     phrases = [phrase for phrase, name in DemoBackend.DEMO_TOOL_TRIGGERS.items() if name in tools]
     if phrases:
         listed = "、".join(f"「{phrase}」" for phrase in phrases)

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assistant.attachment_context import attachment_tokens
+from config.json_input import JSONParser
 from conversations.api.serializers import AttachmentSerializer, AttachmentUploadOutputSerializer
 from conversations.attachments.services import (
     attachment_create,
@@ -39,7 +40,8 @@ def upload_json(attachment: Attachment) -> dict:
 class AttachmentUploadView(APIView):
     """POST /api/conversations/{id}/attachments/: one file (multipart, field `file`)."""
 
-    parser_classes = [MultiPartParser]
+    # JSON is read too, only to answer a body that is not a file with the usual 400.
+    parser_classes = [MultiPartParser, JSONParser]
 
     @extend_schema(
         request=inline_serializer("AttachmentUpload", {"file": serializers.FileField()}),

@@ -316,6 +316,7 @@ def test_the_demo_backend_takes_images_and_documents(api_client, conversation):
     assert response.status_code == 201, response.content
     assert response.json()["assistant_message"]["status"] == "complete"
     assert len(response.json()["user_message"]["attachments"]) == 2
+    assert "It also received 1 image." in response.json()["assistant_message"]["content"]
 
 
 def test_a_provider_refusing_the_image_part_answers_vision_unsupported(
@@ -361,3 +362,101 @@ def test_the_local_estimate_counts_image_parts():
     with_image = estimate_messages_tokens([{"role": "user", "content": [text, image]}])
     assert with_image == MESSAGE_OVERHEAD_TOKENS + 1 + IMAGE_PART_TOKENS
     assert IMAGE_PART_TOKENS == 85 + 170 * 4 * 2  # 2048 × 768: the largest image stored
+
+
+def test_regenerating_with_a_model_that_cannot_see_is_refused(
+    api_client, vision, conversation, settings
+):
+    settings.LLM_MODELS = "gpt-test,gpt-blind"
+    vision.enqueue(reply("見えます。"))
+    photo = upload(api_client, conversation, image_bytes(), "a.png")
+    sent = send(api_client, conversation, "見て", [photo["id"]]).json()
+    before = Message.objects.count()
+    response = api_client.post(
+        f"/api/messages/{sent['assistant_message']['id']}/regenerate/",
+        {"model": "gpt-blind"},
+        format="json",
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "vision_unsupported"
+    assert Message.objects.count() == before and len(vision.chat_requests()) == 1
+
+
+def test_older_images_reach_a_model_that_cannot_see_as_a_line_of_text(
+    api_client, vision, conversation, settings
+):
+    settings.LLM_MODELS = "gpt-test,gpt-blind"
+    vision.enqueue(reply("見えます。"), reply("文字で。"))
+    photo = upload(api_client, conversation, image_bytes(), "board.png")
+    send(api_client, conversation, "見て", [photo["id"]])
+    conversation.model = "gpt-blind"
+    conversation.save(update_fields=["model"])
+    assert send(api_client, conversation, "続けて", []).status_code == 201
+    first = vision.chat_requests()[-1].json["messages"][0]
+    assert first["content"] == (
+        "見て\n\n[images not shown, this model cannot read images: board.png]"
+    )
+
+
+def test_exports_list_the_attachments(api_client, llm_upstream, conversation):
+    llm_upstream.enqueue(reply("はい。"))
+    doc = upload(api_client, conversation, b"exported", "notes.md")
+    send(api_client, conversation, "保存して", [doc["id"]])
+    exported = api_client.get(f"/api/conversations/{conversation.pk}/export/?format=json").json()
+    assert exported["messages"][0]["attachments"][0]["name"] == "notes.md"
+    assert exported["messages"][1]["attachments"] == []
+    markdown = api_client.get(f"/api/conversations/{conversation.pk}/export/?format=md")
+    assert "- attachment: notes.md (text/markdown, 8 bytes)" in markdown.content.decode()
+
+
+def test_clearing_deletes_the_sent_attachments_and_keeps_the_unsent(
+    api_client, llm_upstream, conversation, settings
+):
+    from django.test import TestCase
+
+    llm_upstream.enqueue(reply("はい。"))
+    sent = upload(api_client, conversation, b"sent", "a.txt")
+    unsent = upload(api_client, conversation, b"unsent", "b.txt")
+    send(api_client, conversation, "読んで", [sent["id"]])
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        cleared = api_client.post(f"/api/conversations/{conversation.pk}/clear/")
+    assert cleared.json() == {"deleted": 2}
+    assert list(Attachment.objects.values_list("name", flat=True)) == ["b.txt"]
+    files = list((settings.MEDIA_ROOT / "images" / "attachments").iterdir())
+    assert [f.name for f in files] == [
+        Attachment.objects.get(pk=unsent["id"]).file.name.split("/")[-1]
+    ]
+
+
+async def test_a_websocket_edit_keeps_or_replaces_the_attachments(user, llm_upstream):
+    conversation = await sync_to_async(ConversationFactory)(owner=user, system_prompt="")
+    first = await sync_to_async(_stored_text)(user, conversation)
+    llm_upstream.enqueue(reply("一"), reply("二"), reply("三"))
+    socket = in_process_socket(user, conversation.pk)
+    assert (await socket.connect())[0]
+
+    async def until_done() -> dict:
+        event = await socket.receive_json_from(timeout=5)
+        user_message = event
+        while event["type"] != "done":
+            event = await socket.receive_json_from(timeout=5)
+        return user_message
+
+    try:
+        await socket.send_json_to(
+            {"type": "send", "content": "読んで", "attachments": [str(first.pk)]}
+        )
+        original = (await until_done())["message"]
+        await socket.send_json_to(
+            {"type": "edit", "message_id": original["id"], "content": "もう一度"}
+        )
+        kept = (await until_done())["message"]
+        assert [a["id"] for a in kept["attachments"]] == [str(first.pk)]
+        await socket.send_json_to(
+            {"type": "edit", "message_id": original["id"], "content": "なしで", "attachments": []}
+        )
+        dropped = (await until_done())["message"]
+        assert dropped["attachments"] == []
+    finally:
+        await socket.disconnect()
+    assert "stream me" not in llm_upstream.chat_requests()[-1].json["messages"][-1]["content"]

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiToken
 from accounts.services import api_token_create
 from assistant.models import GeneratedImage
-from conversations.models import Conversation, Message, SavedNote
+from conversations.models import Attachment, Conversation, Message, SavedNote
 from tests.factories import (
     ConversationFactory,
     MessageFactory,
@@ -36,6 +36,7 @@ class Owned:
     image: GeneratedImage
     token: ApiToken
     plaintext_token: str
+    attachment: Attachment
 
     def object_id(self, operation: Operation) -> str:
         """The owner's object that an operation's {id} names."""
@@ -45,6 +46,7 @@ class Owned:
             "notes": self.note.id,
             "images": self.image.id,
             "tokens": self.token.public_id,
+            "attachments": self.attachment.id,
         }
         if operation.resource not in ids:
             pytest.fail(
@@ -93,11 +95,20 @@ class Owned:
             "tokens": sorted(
                 ApiToken.objects.filter(user=self.user).values_list("digest", flat=True)
             ),
+            "attachments": list(
+                Attachment.objects.filter(owner=self.user).values_list("id", "name", "file")
+            ),
         }
 
     def markers(self) -> list[str]:
         """Strings that only the owner's data contains: none may reach anyone else."""
-        ids = [self.conversation.id, self.reply.id, self.image.id, self.token.public_id]
+        ids = [
+            self.conversation.id,
+            self.reply.id,
+            self.image.id,
+            self.token.public_id,
+            self.attachment.id,
+        ]
         # (The note's id is a small integer, so its marker is its OWNER-PRIVATE title.)
         return [*map(str, ids), self.token.token_key, "OWNER-PRIVATE"]
 
@@ -126,7 +137,18 @@ def owned(db) -> Owned:
         byte_size=len(png),
     )
     token, plaintext = api_token_create(user=user, name="OWNER-PRIVATE token")
-    return Owned(user, conversation, user_message, reply, note, image, token, plaintext)
+    attachment = Attachment.objects.create(
+        owner=user,
+        conversation=conversation,
+        kind=Attachment.Kind.IMAGE,
+        name="OWNER-PRIVATE.png",
+        content_type="image/png",
+        byte_size=len(png),
+        file=ContentFile(png, name="owner.png"),
+        width=1,
+        height=1,
+    )
+    return Owned(user, conversation, user_message, reply, note, image, token, plaintext, attachment)
 
 
 @pytest.fixture
