@@ -306,25 +306,42 @@ async def test_documents_show_as_chips_with_the_part_the_model_read(
     browsing.watch.assert_clean()
 
 
-async def test_the_attachment_controls_speak_english(english_browsing, live, page_user):
+async def test_the_attachment_controls_speak_english_and_names_stay_text(
+    english_browsing, live, upstream, page_user
+):
+    upstream.enqueue(reply("Done."))
     await english_browsing.login_as(page_user)
     page = english_browsing.page
     await page.goto("/")
     await page.wait_for_selector('#chat-app[data-ready="true"]', state="attached")
     await expect(page.locator("#attach-button")).to_have_attribute("aria-label", "Attach files")
     await expect(page.locator(".drop-zone")).to_have_text("Drop files here to attach them")
-    await attach_with_button(page, "notes.txt", "text/plain", b"hello\n" * 100)
-    remove = page.locator(READY_CHIPS).locator('[data-action="remove-attachment"]')
-    await expect(remove).to_have_attribute("aria-label", "Remove notes.txt")
-    await expect(page.locator(READY_CHIPS).locator("[data-attachment-size]")).to_have_text(
-        "600 bytes"
-    )
     await drop_files(
         page, "#message-list", [file_payload("tool.exe", "application/x-msdownload", PROGRAM)]
     )
     await expect(page.locator("#attachment-error")).to_have_text(
         "tool.exe could not be attached: This kind of file cannot be attached."
     )
+
+    # A file name is text wherever it is shown: nothing in it runs (the watch sees dialogs).
+    name = "<img src=x onerror=alert(1)>.txt"
+    await attach_with_button(page, name, "text/plain", b"hello\n" * 100)
+    chip = page.locator(READY_CHIPS)
+    await expect(chip.locator("[data-attachment-name]")).to_have_text(name)
+    await expect(chip.locator("[data-attachment-size]")).to_have_text("600 bytes")
+    await expect(chip.locator('[data-action="remove-attachment"]')).to_have_attribute(
+        "aria-label", f"Remove {name}"
+    )
+    await expect(page.locator("#attachment-error")).to_be_hidden()
+    await send(page, "Read it")
+    await expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
+    for reload in (False, True):
+        if reload:
+            await page.reload()
+        shown = page.locator(LAST_USER).locator(".attachment--document")
+        await expect(shown.locator("[data-attachment-name]")).to_have_text(name)
+        await expect(shown.locator("[data-attachment-size]")).to_have_text("600 bytes")
+        await expect(page.locator("#message-list img[src]")).to_have_count(0)
     english_browsing.watch.assert_clean()
 
 
