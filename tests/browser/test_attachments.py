@@ -234,6 +234,35 @@ async def test_uploads_show_progress_hold_the_send_button_and_can_be_removed(
     browsing.watch.assert_clean()
 
 
+async def test_the_progress_bar_follows_the_bytes_sent(browsing, live, page_user):
+    await browsing.login_as(page_user)
+    page = browsing.page
+    await page.goto("/")
+    await page.wait_for_selector('#chat-app[data-ready="true"]', state="attached")
+    # Chromium's network emulation: about two seconds for the upload below.
+    cdp = await browsing.context.new_cdp_session(page)
+    await cdp.send("Network.enable")
+    await cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 500_000},
+    )
+    data = b"".join(b"line %06d of a long document\n" % i for i in range(32_000))  # 960 kB
+    await attach_with_button(page, "long.txt", "text/plain", data)
+    # XMLHttpRequest's upload progress moves the bar part of the way...
+    await page.wait_for_function(
+        """() => {
+            const bar = document.querySelector('#composer-attachments progress');
+            return bar && bar.hasAttribute('value') && bar.value > 0.1 && bar.value < 0.9;
+        }"""
+    )
+    await expect(page.locator("#send-button")).to_be_disabled()
+    # ...and the bar goes when the file is in.
+    await expect(page.locator(READY_CHIPS)).to_have_count(1, timeout=30_000)
+    await expect(page.locator(READY_CHIPS).locator("progress")).to_be_hidden()
+    await expect(page.locator("#send-button")).to_be_enabled()
+    browsing.watch.assert_clean()
+
+
 async def test_refused_files_are_explained_next_to_the_composer(browsing, live, page_user):
     await browsing.login_as(page_user)
     page = browsing.page
