@@ -235,7 +235,7 @@ def _turn_start(
     # One INSERT for both rows (their UUIDs are made here, so the reply can point at the user
     # message before either is stored); Message has no save() override or signals to miss.
     Message.objects.bulk_create(new_rows)
-    if regenerate_of is None:
+    if carried:
         system = conversation.system_prompt if system_prompt is None else system_prompt
         attachments_link(
             message=user_message,

@@ -338,6 +338,8 @@ REST_FRAMEWORK = {
         "chat": env.str("THROTTLE_CHAT", default="30/min"),
         "analyze": env.str("THROTTLE_ANALYZE", default="30/min"),
         "images": env.str("THROTTLE_IMAGES", default="10/min"),
+        # Uploads are decoded, scaled and read at once: their own per-user rate.
+        "attachments": env.str("THROTTLE_ATTACHMENTS", default="30/min"),
     },
 }
 # Prompt + completion tokens per user per day (0 = unlimited); staff override it per user.

@@ -9,6 +9,8 @@ Tool calls and their results hang off the reply that follows them, as in any tur
 (conversations/tree.py).
 """
 
+import base64
+import binascii
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,7 +22,8 @@ from django.utils import timezone
 from assistant.limits import quota_reserve
 from assistant.openai_compat.request import CompletionRequest, content_text
 from assistant.reply_lifecycle import active_reply_id, finish
-from conversations.errors import NotFound, TurnInProgress
+from conversations.attachments.services import attachment_store, attachments_link
+from conversations.errors import DomainError, NotFound, TurnInProgress
 from conversations.models import Conversation, Message
 from conversations.tree import active_path
 from usage.models import UsageKind
@@ -73,6 +76,7 @@ def call_start(*, user, request: CompletionRequest, conversation_id=None) -> Sta
             parent = message
             if message.role == Message.Role.USER:
                 last_user = message
+                _keep_images(user=user, message=message, content=wire.get("content"))
         reply = Message.objects.create(
             conversation=conversation,
             role=Message.Role.ASSISTANT,
@@ -164,6 +168,49 @@ def _message(conversation: Conversation, wire: dict[str, Any], *, created_at) ->
         tool_call_id=str(wire.get("tool_call_id") or "")[:100],
         created_at=created_at,
     )
+
+
+def _keep_images(*, user, message: Message, content: Any) -> None:
+    """A user message's image parts given as data URLs, kept as its attachments (scaled and
+    stripped like any attachment), so history, exports and the admin show them. An https
+    URL is the provider's to fetch and is not downloaded; an image Kaiwa cannot read is
+    kept only as the message's `[image_url]` placeholder."""
+    if not isinstance(content, list):
+        return
+    images = []
+    for part in content:
+        data = _data_url_bytes(part)
+        if data is None:
+            continue
+        try:
+            images.append(
+                attachment_store(
+                    user=user,
+                    conversation=message.conversation,
+                    data=data,
+                    name=f"image-{len(images) + 1}",
+                )
+            )
+        except DomainError:
+            continue
+    if images:
+        attachments_link(message=message, attachments=images)
+        Message.objects.filter(pk=message.pk).update(attachment_count=len(images))
+
+
+def _data_url_bytes(part: Any) -> bytes | None:
+    if not isinstance(part, dict) or part.get("type") != "image_url":
+        return None
+    url = (part.get("image_url") or {}).get("url")
+    if not isinstance(url, str) or not url.startswith("data:"):
+        return None
+    header, _, encoded = url.partition(",")
+    if not header.endswith(";base64"):
+        return None
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _same(stored: Message, wire: dict[str, Any]) -> bool:

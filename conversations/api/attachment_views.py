@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assistant.attachment_context import attachment_tokens
+from assistant.limits import SendThrottle
 from config.json_input import JSONParser
 from conversations.api.serializers import AttachmentSerializer, AttachmentUploadOutputSerializer
 from conversations.attachments.services import (
@@ -42,6 +43,9 @@ class AttachmentUploadView(APIView):
 
     # JSON is read too, only to answer a body that is not a file with the usual 400.
     parser_classes = [MultiPartParser, JSONParser]
+    # Each upload is decoded and read at once (Pillow, pypdf): a rate of its own.
+    throttle_classes = [SendThrottle]
+    throttle_scope = "attachments"
 
     @extend_schema(
         request=inline_serializer("AttachmentUpload", {"file": serializers.FileField()}),

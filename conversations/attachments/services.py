@@ -37,14 +37,19 @@ def attachment_create(*, user, conversation: Conversation, upload: UploadedFile)
 
     Refused (nothing stored): over ATTACHMENT_MAX_BYTES, a type not accepted by its bytes,
     a file that cannot be read (conversations/attachments/files.py)."""
-    if conversation.owner_id != user.pk:
-        raise NotFound()
     if upload.size is not None and upload.size > settings.ATTACHMENT_MAX_BYTES:
         raise too_large()
     data = upload.read(settings.ATTACHMENT_MAX_BYTES + 1)
+    return attachment_store(user=user, conversation=conversation, data=data, name=upload.name)
+
+
+def attachment_store(*, user, conversation: Conversation, data: bytes, name: str) -> Attachment:
+    """attachment_create for bytes at hand (an image part of a relayed call)."""
+    if conversation.owner_id != user.pk:
+        raise NotFound()
     if len(data) > settings.ATTACHMENT_MAX_BYTES:
         raise too_large()
-    name = _display_name(upload.name or "")
+    name = _display_name(name or "")
     inspected = inspect_upload(data=data, name=name)
     attachment = Attachment(
         owner=user,
@@ -95,7 +100,7 @@ def attachments_for_send(
 ) -> list[Attachment]:
     """The attachments a send names, in its order: each must be the user's and belong to
     this conversation (NotFound otherwise, as for any object not theirs); at most
-    ATTACHMENT_MAX_PER_MESSAGE."""
+    ATTACHMENT_MAX_PER_MESSAGE. Runs inside the turn's transaction."""
     unique_ids = list(dict.fromkeys(attachment_ids))
     if len(unique_ids) > settings.ATTACHMENT_MAX_PER_MESSAGE:
         raise TooManyAttachments(
@@ -104,12 +109,9 @@ def attachments_for_send(
         )
     if not unique_ids:
         return []
-    found = {
-        attachment.pk: attachment
-        for attachment in Attachment.objects.for_user(user).filter(
-            conversation=conversation, pk__in=unique_ids
-        )
-    }
+    # Locked for the caller's transaction: a concurrent delete waits, or went first (404).
+    rows = Attachment.objects.for_user(user).filter(conversation=conversation, pk__in=unique_ids)
+    found = {attachment.pk: attachment for attachment in rows.select_for_update()}
     if len(found) != len(unique_ids):
         raise NotFound("No such attachment in this conversation.")
     return [found[pk] for pk in unique_ids]

@@ -220,3 +220,17 @@ def test_the_limits_are_checked(settings, name, value, check_id):
     setattr(settings, name, value)
     errors = [m for m in checks.run_checks(tags=["kaiwa"]) if m.id == check_id]
     assert len(errors) == 1 and name in errors[0].msg
+
+
+def test_uploads_have_a_rate_of_their_own(api_client, conversation, settings):
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**rates, "attachments": "2/min"},
+    }
+    assert upload(api_client, conversation, b"one", "a.txt").status_code == 201
+    assert upload(api_client, conversation, b"two", "b.txt").status_code == 201
+    refused = upload(api_client, conversation, b"three", "c.txt")
+    assert refused.status_code == 429 and refused.json()["code"] == "throttled"
+    assert refused["Retry-After"]
+    assert Attachment.objects.count() == 2

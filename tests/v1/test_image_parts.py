@@ -39,7 +39,7 @@ def _post(client, key, body):
     )
 
 
-def test_image_parts_are_relayed_to_a_vision_model(client, key, llm_upstream, settings):
+def test_image_parts_are_relayed_to_a_vision_model(client, key, llm_upstream, settings, api_client):
     settings.LLM_MODELS = "gpt-test"
     settings.LLM_VISION_MODELS = ["gpt-test"]
     llm_upstream.enqueue(reply("A red square.", usage=(300, 4)))
@@ -48,6 +48,11 @@ def test_image_parts_are_relayed_to_a_vision_model(client, key, llm_upstream, se
     assert llm_upstream.chat_requests()[-1].json["messages"] == MESSAGES
     stored = Conversation.objects.get().messages.get(role="user")
     assert stored.content == "What is this?\n[image_url]"
+    # The image is kept as the message's attachment: history shows it.
+    messages = api_client.get(f"/api/conversations/{stored.conversation_id}/messages/").json()
+    (kept,) = messages["results"][0]["attachments"]
+    assert (kept["kind"], kept["content_type"], kept["name"]) == ("image", "image/png", "image-1")
+    assert api_client.get(kept["url"]).status_code == 200
     # The ledger counts the image tokens the provider reports.
     record = UsageRecord.objects.get()
     assert (record.prompt_tokens, record.completion_tokens) == (300, 4)
