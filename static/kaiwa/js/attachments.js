@@ -57,9 +57,10 @@ export function showAttachments(bubble, attachments) {
   list.hidden = list.children.length === 0;
 }
 
-/** The attachments shown in a bubble, as {id} objects (to send them again on a retry). */
+/** The ids of the attachments shown in a bubble (to send them again on a retry). */
 export function attachmentIdsOf(bubble) {
-  return [...bubble.querySelectorAll('[data-attachments] [data-attachment-id]')].map((el) => el.dataset.attachmentId);
+  const chips = bubble.querySelectorAll('[data-attachments] [data-attachment-id]');
+  return [...chips].map((el) => el.dataset.attachmentId);
 }
 
 /**
@@ -76,13 +77,15 @@ export class AttachmentTray {
    *   maxBytes: the server's ATTACHMENT_MAX_BYTES (larger files are refused without uploading)
    *   onEmptied(): the user removed the last chip (to move the focus elsewhere)
    */
-  constructor(list, { uploadUrl, onChange = () => {}, onError = () => {}, maxBytes = 0, onEmptied = () => {} }) {
+  constructor(list, options) {
+    const { uploadUrl, maxBytes = 0 } = options;
+    const { onChange = () => {}, onError = () => {}, onEmptied = () => {} } = options;
     this.list = list;
-    this.onEmptied = onEmptied;
-    this.maxBytes = maxBytes;
     this.uploadUrl = uploadUrl;
     this.onChange = onChange;
     this.onError = onError;
+    this.maxBytes = maxBytes;
+    this.onEmptied = onEmptied;
     this.items = [];
     this.errors = [];
     list.addEventListener('click', (event) => {
@@ -135,7 +138,8 @@ export class AttachmentTray {
     const item = { el, state: 'uploading', attachment: null, abort: new AbortController() };
     el.querySelector('[data-attachment-name]').textContent = name;
     el.querySelector('[data-attachment-size]').textContent = formatSize(size);
-    el.querySelector('[data-action="remove-attachment"]').setAttribute('aria-label', t('attachments.remove', { name }));
+    const remove = el.querySelector('[data-action="remove-attachment"]');
+    remove.setAttribute('aria-label', t('attachments.remove', { name }));
     this.items.push(item);
     return item;
   }

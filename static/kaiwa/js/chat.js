@@ -193,7 +193,7 @@ function updateBusy() {
  */
 async function send(text, { retryOf = null } = {}) {
   const attachments = retryOf ? null : tray.attachments;
-  const attachmentIds = retryOf ? attachmentIdsOf(retryOf) : attachments.map((attachment) => attachment.id);
+  const attachmentIds = retryOf ? attachmentIdsOf(retryOf) : attachments.map((file) => file.id);
   if (!text.trim()) return; // the server needs text, attachments or not
   if (isBusy()) {
     showError(composerError, t('busy'));
@@ -207,7 +207,8 @@ async function send(text, { retryOf = null } = {}) {
   const clientId = uuid4();
   const el = messages.addUser(text, clientId);
   if (retryOf) {
-    el.querySelector('[data-attachments]').replaceWith(retryOf.querySelector('[data-attachments]').cloneNode(true));
+    const sent = retryOf.querySelector('[data-attachments]').cloneNode(true);
+    el.querySelector('[data-attachments]').replaceWith(sent);
   } else {
     showAttachments(el, attachments);
     tray.clear();
@@ -330,7 +331,8 @@ function retry(el) {
   let source = el;
   while (source && source.dataset.role !== 'user') source = source.previousElementSibling;
   if (!source) return;
-  if (source !== el && source.dataset.messageId && el.dataset.messageId && attachmentIdsOf(source).length) {
+  const stored = source.dataset.messageId && el.dataset.messageId;
+  if (source !== el && stored && attachmentIdsOf(source).length) {
     // A stored message's files stay with it (a second send of them is refused): a new
     // version of the failed reply reads them again.
     messages.retried(el);
