@@ -116,6 +116,15 @@ def data_url_color(url: str) -> tuple[int, int, int]:
     return image.getpixel((image.width // 2, image.height // 2))
 
 
+async def until(check, *, timeout: float = 5.0) -> None:
+    """Wait for what a page that is gone cannot signal: the effect of its keepalive request."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        assert loop.time() < deadline, "the page's request had no effect in time"
+        await asyncio.sleep(0.1)
+
+
 def close_to(color, expected) -> bool:
     return all(abs(a - b) <= 8 for a, b in zip(color, expected, strict=True))
 
@@ -409,12 +418,7 @@ async def test_leaving_a_new_chat_with_unsent_files_deletes_its_draft_conversati
     draft = await db(Conversation.objects.get, owner=page_user)
 
     await page.goto("/notes/")
-    # The keepalive request outlives the page: wait for its effect in the database.
-    for _ in range(50):
-        if not await db(Conversation.objects.filter(pk=draft.id).exists):
-            break
-        await asyncio.sleep(0.1)
-    assert not await db(Conversation.objects.filter(pk=draft.id).exists)
+    await until(lambda: db(lambda: not Conversation.objects.filter(pk=draft.id).exists()))
     assert not await db(Attachment.objects.filter(owner=page_user).exists)
     browsing.watch.assert_clean()
 
@@ -456,4 +460,20 @@ async def test_retry_and_edit_keep_the_images_of_a_sent_message(
     assert len(image_parts(upstream.last_chat_request)) == 1
     await page.reload()
     await expect(page.locator(LAST_USER).locator(".attachment--image img")).to_have_count(1)
+    browsing.watch.assert_clean()
+
+
+async def test_leaving_a_conversation_deletes_the_files_never_sent(browsing, live, page_user):
+    conversation = await db(ConversationFactory, owner=page_user)
+    await browsing.login_as(page_user)
+    page = browsing.page
+    await page.goto(f"/c/{conversation.id}/")
+    await page.wait_for_selector('#chat-app[data-ready="true"]', state="attached")
+    await attach_with_button(page, "unsent.png", "image/png", png(BLUE))
+    await expect(page.locator(READY_CHIPS)).to_have_count(1)
+    assert await db(Attachment.objects.filter(owner=page_user).count) == 1
+
+    await page.goto("/notes/")
+    await until(lambda: db(lambda: not Attachment.objects.filter(owner=page_user).exists()))
+    assert await db(Conversation.objects.filter(pk=conversation.id).exists)
     browsing.watch.assert_clean()

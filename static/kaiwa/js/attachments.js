@@ -2,7 +2,7 @@
 // (uploaded at once, with progress, removable until sent) and the chips and thumbnails of a
 // sent message. Both are cloned from server-rendered <template>s and filled as text only.
 
-import { api, cloneTemplate } from './http.js';
+import { api, cloneTemplate, csrfToken } from './http.js';
 import { describeError, t } from './i18n.js';
 import { uploadFile } from './uploads.js';
 
@@ -187,6 +187,24 @@ export class AttachmentTray {
       // Unsent attachments are the user's to delete; a failure leaves an orphan the server
       // never sends, so it is not worth an error on screen.
       api(`/api/attachments/${item.attachment.id}/`, { method: 'DELETE' }).catch(() => {});
+    }
+  }
+
+  /**
+   * The page is being left: delete the files never sent (nothing could send them any more).
+   * keepalive lets the requests outlive the page.
+   */
+  discardUnsent() {
+    for (const item of [...this.items]) {
+      if (item.state !== 'ready') continue; // an upload still running ends with the page
+      fetch(`/api/attachments/${item.attachment.id}/`, {
+        method: 'DELETE',
+        credentials: 'same-origin',
+        headers: { 'X-CSRFToken': csrfToken(), Accept: 'application/json' },
+        keepalive: true,
+      }).catch(() => {});
+      // Gone if the page comes back from the back-forward cache.
+      this.drop(item);
     }
   }
 

@@ -159,7 +159,10 @@ updateBusy();
 if (state.conversationId) connect();
 messages.decorateCode();
 messages.scrollToEnd();
-window.addEventListener('pagehide', discardDraft);
+window.addEventListener('pagehide', () => {
+  if (state.draft) discardDraft();
+  else tray.discardUnsent();
+});
 window.addEventListener('pageshow', (event) => {
   // Back from the back-forward cache after discardDraft: the page's conversation is gone.
   if (event.persisted && state.draft && state.draft.discarded) window.location.reload();
