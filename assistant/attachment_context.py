@@ -135,21 +135,24 @@ def _longest_backtick_run(text: str) -> int:
     return longest
 
 
-def expand_history(history: Sequence[Message], *, model: str) -> None:
+def expand_history(history: Sequence[Message], *, model: str, read_images: bool = True) -> None:
     """Give each user message of `history` that carries attachments its context content
     (`context_content`, which assistant.context.to_chat_message sends instead of the
-    text). Reads the links in one query, and only when some message has attachments."""
+    text). Reads the links in one query, and only when some message has attachments.
+    `read_images=False`: image parts without their data, for a token estimate only."""
     carriers = [m for m in history if m.attachment_count]
     if not carriers:
         return
     load_links(carriers)
     sees = model_reads_images(model)
     for message in carriers:
-        message.context_content = message_content(message, links_of(message), sees=sees)
+        message.context_content = message_content(
+            message, links_of(message), sees=sees, read_images=read_images
+        )
 
 
 def message_content(
-    message: Message, links: Sequence[MessageAttachment], *, sees: bool
+    message: Message, links: Sequence[MessageAttachment], *, sees: bool, read_images: bool = True
 ) -> str | list[dict[str, Any]]:
     """A user message with its attachments: a string when it has no image the model will
     see, else OpenAI's content parts (text first, then the images)."""
@@ -168,7 +171,8 @@ def message_content(
         return text
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
     for image in images:
-        parts.append({"type": "image_url", "image_url": {"url": image_data_url(image)}})
+        url = image_data_url(image) if read_images else ""
+        parts.append({"type": "image_url", "image_url": {"url": url}})
     return parts
 
 

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from assistant.attachment_context import expand_history
 from assistant.context import build_context, estimate_messages_tokens, estimate_tokens
 from assistant.live.liveness import alive_among
 from conversations.models import Conversation, Message
@@ -160,7 +161,10 @@ def _settle_interrupted(reply: Message) -> None:
     """
     usage_release(message_id=reply.pk)
     conversation = reply.conversation
-    context = build_context(system_prompt=conversation.system_prompt, history=path_before(reply))
+    history = path_before(reply)
+    # Attachments count as the model saw them (images by size, not read back from storage).
+    expand_history(history, model=reply.model or conversation.model, read_images=False)
+    context = build_context(system_prompt=conversation.system_prompt, history=history)
     usage_record(
         user=conversation.owner,
         kind=UsageKind.CHAT,

@@ -460,3 +460,31 @@ async def test_a_websocket_edit_keeps_or_replaces_the_attachments(user, llm_upst
     finally:
         await socket.disconnect()
     assert "stream me" not in llm_upstream.chat_requests()[-1].json["messages"][-1]["content"]
+
+
+def test_an_interrupted_turn_is_charged_its_images_as_estimated(user, conversation, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from assistant.reply_lifecycle import recover_stale_replies
+    from conversations.attachments.services import attachments_link
+
+    settings.STREAM_STALE_AFTER_SECONDS = 5
+    image = _stored_image(user, conversation)
+    question = Message.objects.create(
+        conversation=conversation, role=Message.Role.USER, content="見て", attachment_count=1
+    )
+    attachments_link(message=question, attachments=[image])
+    dead = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        parent=question,
+        reply_to=question,
+        heartbeat_at=timezone.now() - timedelta(seconds=60),
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(active_turn=dead, active_leaf=dead)
+    assert recover_stale_replies(conversation_id=conversation.pk) == 1
+    record = UsageRecord.objects.get(user=user)
+    assert record.prompt_tokens >= IMAGE_PART_TOKENS
