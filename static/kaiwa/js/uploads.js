@@ -47,14 +47,9 @@ export function uploadFile(url, file, { onProgress = null, signal = null } = {})
   });
 }
 
-/**
- * API.md's `{detail, code}`; also `{error: {code, message}}`, and a proxy's non-JSON 413
- * (the request was refused before it reached Kaiwa).
- */
+/** API.md's `{detail, code}` (or DRF's field errors); a proxy's non-JSON 413 refused the
+ * request before it reached Kaiwa. */
 function normaliseError(status, body) {
-  if (body && typeof body === 'object' && body.error && typeof body.error === 'object') {
-    return { ...body.error, code: body.error.code, detail: body.error.message || body.error.detail || '' };
-  }
   if (body && typeof body === 'object') return body;
   if (status === 413) return { code: 'attachment_too_large', detail: '' };
   return null;
