@@ -293,6 +293,11 @@ def js_catalog() -> dict[str, str]:
             "Clear this conversation? All its messages, every version included, are deleted."
         ),
         "conversation.cleared": _("The conversation was cleared."),
+        "attachments.bytes": _("%(size)s bytes"),
+        "attachments.remove": _("Remove %(name)s"),
+        "attachments.failed": _("%(name)s could not be attached: %(reason)s"),
+        "attachments.wait": _("Wait until the files have been uploaded."),
+        "attachments.tooLarge": _("it is larger than %(limit)s."),
         "error.generic": GENERIC_ERROR,
         "context.summarized": CONTEXT_SUMMARIZED,
         "context.notSent": CONTEXT_NOT_SENT,

@@ -34,6 +34,7 @@ def chat(request: HttpRequest, conversation_id=None) -> HttpResponse:
             "selected": allowed_models.model_for_turn(conversation.model if conversation else ""),
         },
         "max_message_chars": settings.KAIWA["MAX_MESSAGE_CHARS"],
+        "attachment_max_bytes": settings.ATTACHMENT_MAX_BYTES,
         # Empty bubbles the page script clones for messages that arrive live.
         "blank": {
             "user": MessageItem(id="", role="user", status=Message.Status.PENDING),

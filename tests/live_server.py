@@ -127,6 +127,8 @@ def server_env(upstream: FakeOpenAIServer, **extra: str) -> dict[str, str]:
             "OPENAI_API_KEY": "sk-live-server-test-key",
             "OPENAI_MODEL": "gpt-test",
             "LLM_MODELS": "gpt-test=Test model,gpt-test-mini=Test mini",
+            # The browser tests attach images: the default model reads them, the mini does not.
+            "LLM_VISION_MODELS": "gpt-test",
             "LLM_MAX_RETRIES": "0",
             # Off unless a test turns it on: a title call would take the next queued reply.
             "LLM_AUTO_TITLE": "false",

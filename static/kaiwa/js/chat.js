@@ -10,11 +10,13 @@
 // Live text is only ever inserted as text nodes. The only HTML the page inserts is what the
 // server rendered: the sanitised `html` of a `done` event, or the message-list fragment.
 
+import { bindAttachmentSources } from './attachment-sources.js';
+import { AttachmentTray, attachmentIdsOf, showAttachments } from './attachments.js';
 import { codeText, copyText } from './clipboard.js';
 import { bindComposer } from './composer.js';
 import { confirmDialog, showError } from './dialogs.js';
 import { openEditor } from './editor.js';
-import { api, uuid4 } from './http.js';
+import { api, csrfToken, uuid4 } from './http.js';
 import { describeError, t } from './i18n.js';
 import { MessageList } from './messages.js';
 import { bindSettings } from './settings.js';
@@ -30,6 +32,7 @@ const textarea = document.getElementById('composer-input');
 const sendButton = document.getElementById('send-button');
 const stopButton = document.getElementById('stop-button');
 const composerError = document.getElementById('composer-error');
+const attachmentError = document.getElementById('attachment-error');
 const connectionStatus = document.getElementById('connection-status');
 const titleHeading = document.getElementById('chat-title');
 const settingsButton = document.getElementById('open-settings');
@@ -55,6 +58,9 @@ const state = {
   // Events are handled one at a time, in order, even when a handler has to fetch.
   queue: Promise.resolve(),
   creating: null,
+  // A conversation created for the first upload of a new chat, not shown (URL, sidebar)
+  // until its first send; deleted when the page is left before that.
+  draft: null,
   // The open inline editor of a user message, if any.
   editor: null,
   // Set when the server put a message of ours under another parent than the one shown (a
@@ -77,6 +83,23 @@ const sidebar = new Sidebar({
 });
 
 const composer = bindComposer(textarea, { onSend: (text) => send(text) });
+const tray = new AttachmentTray(document.getElementById('composer-attachments'), {
+  uploadUrl: async () => {
+    await ensureConversation({ reveal: false });
+    return `/api/conversations/${state.conversationId}/attachments/`;
+  },
+  onChange: () => updateBusy(),
+  onError: (text) => showError(attachmentError, text),
+  maxBytes: Number(app.dataset.attachmentMaxBytes) || 0,
+  onEmptied: () => composer.focus(),
+});
+bindAttachmentSources({
+  button: document.getElementById('attach-button'),
+  input: document.getElementById('attach-input'),
+  dropZone: document.querySelector('.chat'),
+  pasteTarget: textarea,
+  onFiles: (files) => tray.add(files),
+});
 document.getElementById('composer').addEventListener('submit', (event) => {
   event.preventDefault();
   send(textarea.value);
@@ -136,6 +159,14 @@ updateBusy();
 if (state.conversationId) connect();
 messages.decorateCode();
 messages.scrollToEnd();
+window.addEventListener('pagehide', () => {
+  if (state.draft) discardDraft();
+  else tray.discardUnsent();
+});
+window.addEventListener('pageshow', (event) => {
+  // Back from the back-forward cache after discardDraft: the page's conversation is gone.
+  if (event.persisted && state.draft && state.draft.discarded) window.location.reload();
+});
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible' && state.socket && !state.socket.isOpen) {
     state.socket.reconnectNow();
@@ -151,23 +182,44 @@ function isBusy() {
 
 function updateBusy() {
   const busy = isBusy();
-  sendButton.disabled = busy;
+  // The send button waits for uploads too; Stop is only for a reply.
+  sendButton.disabled = busy || tray.uploading;
+  sendButton.setAttribute('aria-busy', String(tray.uploading));
   stopButton.hidden = !busy;
   stopButton.disabled = false;
   app.dataset.busy = String(busy);
 }
 
-async function send(text) {
-  if (!text.trim()) return;
+/**
+ * Send `text` with the files in the tray, or (a retry) with the attachments of the bubble
+ * `retryOf`.
+ */
+async function send(text, { retryOf = null } = {}) {
+  const attachments = retryOf ? null : tray.attachments;
+  const attachmentIds = retryOf ? attachmentIdsOf(retryOf) : attachments.map((file) => file.id);
+  if (!text.trim()) return; // the server needs text, attachments or not
   if (isBusy()) {
     showError(composerError, t('busy'));
+    return;
+  }
+  if (!retryOf && tray.uploading) {
+    showError(composerError, t('attachments.wait'));
     return;
   }
   showError(composerError, '');
   const clientId = uuid4();
   const el = messages.addUser(text, clientId);
+  if (retryOf) {
+    const sent = retryOf.querySelector('[data-attachments]').cloneNode(true);
+    el.querySelector('[data-attachments]').replaceWith(sent);
+  } else {
+    showAttachments(el, attachments);
+    tray.clear();
+    showError(attachmentError, '');
+  }
   const payload = { type: 'send', content: text, client_id: clientId };
-  state.pending.set(clientId, { kind: 'send', payload, el });
+  if (attachmentIds.length) payload.attachments = attachmentIds;
+  state.pending.set(clientId, { kind: 'send', payload, el, attachments });
   composer.clear();
   updateBusy();
   messages.scrollToEnd();
@@ -191,6 +243,16 @@ async function failSend(clientId, code, detail) {
   state.pending.delete(clientId);
   updateBusy();
   if (!pending) return;
+  if (pending.kind === 'send' && pending.attachments && pending.attachments.length) {
+    // Refused with files from the composer (a model that cannot read images, too many
+    // files…): the message goes back to the composer, with the reason beside it.
+    pending.el.remove();
+    messages.showEmptyNote();
+    if (!textarea.value) textarea.value = pending.payload.content;
+    tray.restore(pending.attachments);
+    showError(attachmentError, describeError(code, detail));
+    return;
+  }
   if (pending.kind === 'send') {
     messages.showError(pending.el, code, detail);
     return;
@@ -200,29 +262,57 @@ async function failSend(clientId, code, detail) {
   if (pending.kind === 'edit') await resync();
 }
 
-async function ensureConversation() {
-  if (state.conversationId) return;
-  if (!state.creating) {
-    state.creating = api('/api/conversations/', { method: 'POST', body: {} })
-      .then((conversation) => {
-        state.conversationId = conversation.id;
-        app.dataset.conversationId = conversation.id;
-        const path = `${chatUrl}${conversation.id}/`;
-        window.history.replaceState(null, '', path);
-        // Switching the language comes back here, not to an empty new chat.
-        const next = document.querySelector('.lang-form input[name="next"]');
-        if (next) next.value = path;
-        settingsButton.disabled = false;
-        showConversationTools(conversation.id);
-        sidebar.setCurrent(conversation.id);
-        sidebar.upsert(conversation);
-        connect();
-      })
-      .finally(() => {
-        state.creating = null;
-      });
+/**
+ * Create the conversation of a new chat (once). With `reveal: false` (an upload before the
+ * first send) it stays a draft: no URL, no place in the sidebar, until a send reveals it.
+ */
+async function ensureConversation({ reveal = true } = {}) {
+  if (!state.conversationId) {
+    if (!state.creating) {
+      state.creating = api('/api/conversations/', { method: 'POST', body: {} })
+        .then((conversation) => {
+          state.conversationId = conversation.id;
+          app.dataset.conversationId = conversation.id;
+          state.draft = { conversation, discarded: false };
+          connect();
+        })
+        .finally(() => {
+          state.creating = null;
+        });
+    }
+    await state.creating;
   }
-  await state.creating;
+  if (reveal && state.draft && !state.draft.discarded) revealConversation();
+}
+
+function revealConversation() {
+  const { conversation } = state.draft;
+  state.draft = null;
+  const path = `${chatUrl}${conversation.id}/`;
+  window.history.replaceState(null, '', path);
+  // Switching the language comes back here, not to an empty new chat.
+  const next = document.querySelector('.lang-form input[name="next"]');
+  if (next) next.value = path;
+  settingsButton.disabled = false;
+  showConversationTools(conversation.id);
+  sidebar.setCurrent(conversation.id);
+  sidebar.upsert(conversation);
+}
+
+/**
+ * Leaving a new chat whose files were uploaded but never sent: delete its conversation (and
+ * so the files) rather than leave an empty "New conversation" in the sidebar. keepalive lets
+ * the request outlive the page.
+ */
+function discardDraft() {
+  if (!state.draft || state.draft.discarded) return;
+  state.draft.discarded = true;
+  fetch(`/api/conversations/${state.draft.conversation.id}/`, {
+    method: 'DELETE',
+    credentials: 'same-origin',
+    headers: { 'X-CSRFToken': csrfToken(), Accept: 'application/json' },
+    keepalive: true,
+  }).catch(() => {});
 }
 
 function stop() {
@@ -244,13 +334,21 @@ function retry(el) {
   let source = el;
   while (source && source.dataset.role !== 'user') source = source.previousElementSibling;
   if (!source) return;
+  const stored = source.dataset.messageId && el.dataset.messageId;
+  if (source !== el && stored && attachmentIdsOf(source).length) {
+    // A stored message's files stay with it (a second send of them is refused): a new
+    // version of the failed reply reads them again.
+    messages.retried(el);
+    regenerate(el);
+    return;
+  }
   const content = source.querySelector('[data-body]').textContent;
   if (source === el && !el.dataset.messageId) {
     el.remove(); // never reached the server: the new send replaces it
   } else {
     messages.retried(el); // keep the failure in the history, without a second retry
   }
-  send(content);
+  send(content, { retryOf: source });
 }
 
 // --- actions on a message ----------------------------------------------------------------
@@ -299,8 +397,11 @@ function submitEdit(el, text) {
   const payload = { type: 'edit', message_id: el.dataset.messageId, content: text, client_id: clientId };
   // The old branch leaves the view (the server keeps it: the version switcher brings it back).
   const parentId = el.dataset.parentId;
+  // Without `attachments` the new version keeps the edited message's (API.md).
+  const files = el.querySelector('[data-attachments]');
   messages.removeFrom(el);
   const bubble = messages.addUser(text, clientId);
+  if (files) bubble.querySelector('[data-attachments]').replaceWith(files);
   bubble.dataset.parentId = parentId ?? '';
   state.pending.set(clientId, { kind: 'edit', payload, el: bubble });
   updateBusy();
@@ -517,6 +618,7 @@ function onUserMessage(message) {
   if (pending && pending.el) {
     state.pending.delete(message.client_id);
     pending.el.dataset.messageId = message.id;
+    if (message.attachments) showAttachments(pending.el, message.attachments);
     messages.setStatus(pending.el, 'complete');
     messages.setTree(pending.el, message);
     if (!messages.follows(pending.el, message.parent_id)) state.stalePath = true;
@@ -525,6 +627,7 @@ function onUserMessage(message) {
     // Sent or edited in another tab: its branch replaces ours below the same parent.
     const el = messages.addUser(message.content, message.client_id || '');
     el.dataset.messageId = message.id;
+    showAttachments(el, message.attachments);
     messages.setStatus(el, 'complete');
     messages.setTree(el, message);
     state.awaitingStart += 1;

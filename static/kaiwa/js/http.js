@@ -13,7 +13,8 @@ export class ApiError extends Error {
   }
 }
 
-function csrfToken() {
+/** The page's CSRF token (Django's `{{ csrf_token }}` in <meta name="csrf-token">). */
+export function csrfToken() {
   const meta = document.querySelector('meta[name="csrf-token"]');
   return meta ? meta.content : '';
 }

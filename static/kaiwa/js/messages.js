@@ -159,6 +159,11 @@ export class MessageList {
     return el;
   }
 
+  /** Show the "ask anything" note again when the list is empty. */
+  showEmptyNote() {
+    this.emptyNote.hidden = this.list.children.length > 0;
+  }
+
   append(el) {
     const stick = this.nearBottom();
     this.list.append(el);
