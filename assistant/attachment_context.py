@@ -109,7 +109,10 @@ def _separator(attachment: Attachment) -> str:
 
 
 def _units(attachment: Attachment) -> list[str]:
-    return attachment.text.split(_separator(attachment))
+    if attachment.pages is not None:
+        return attachment.text.split(PAGE_SEPARATOR)
+    # As files.py counts them (`units`): a final line break adds no empty line to cut at.
+    return attachment.text.splitlines()
 
 
 def document_block(
