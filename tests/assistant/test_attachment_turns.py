@@ -265,6 +265,55 @@ async def test_the_websocket_send_carries_attachments(user, vision, settings):
     assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
 
 
+ENGLISH_NOTE, JAPANESE_NOTE = "pages 1–2 of 10", "全10ページ中 1–2ページ"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([(b"accept-language", b"en-US,en;q=0.9")], ENGLISH_NOTE),
+        # The language switcher's cookie wins over the browser's header, as on the page.
+        (
+            [(b"cookie", b"csrftoken=x; django_language=en"), (b"accept-language", b"ja")],
+            ENGLISH_NOTE,
+        ),
+        ([(b"cookie", b"django_language=ja"), (b"accept-language", b"en")], JAPANESE_NOTE),
+        ([], JAPANESE_NOTE),
+    ],
+    ids=["accept-language", "cookie-en", "cookie-ja", "default"],
+)
+async def test_the_websocket_speaks_the_readers_language(
+    user, llm_upstream, settings, headers, expected
+):
+    settings.LLM_CONTEXT_TOKENS = 150
+    conversation = await sync_to_async(ConversationFactory)(owner=user, system_prompt="")
+    pages = [f"page {n} " + "word " * 40 for n in range(1, 11)]  # about 50 tokens each
+    attachment = await sync_to_async(_stored_file)(user, conversation, pdf_bytes(pages), "l.pdf")
+    llm_upstream.enqueue(reply("読みました。"))
+    socket = in_process_socket(user, conversation.pk, headers=headers)
+    assert (await socket.connect())[0]
+    try:
+        await socket.send_json_to(
+            {"type": "send", "content": "読んで", "attachments": [str(attachment.pk)]}
+        )
+        event = await socket.receive_json_from(timeout=5)
+        assert event["type"] == "user_message"
+        assert event["message"]["attachments"][0]["included_note"] == expected
+        while event["type"] != "done":
+            event = await socket.receive_json_from(timeout=5)
+    finally:
+        await socket.disconnect()
+    # The model reads the note in English whatever the reader's language.
+    assert last_user_content(llm_upstream).startswith(f"l.pdf ({ENGLISH_NOTE})\n")
+
+
+def _stored_file(user, conversation, data: bytes, name: str) -> Attachment:
+    from conversations.attachments.services import attachment_create
+
+    file = SimpleUploadedFile(name, data, content_type="application/octet-stream")
+    return attachment_create(user=user, conversation=conversation, upload=file)
+
+
 def _stored_image(user, conversation) -> Attachment:
     from conversations.attachments.services import attachment_create
 
