@@ -109,7 +109,10 @@ def _separator(attachment: Attachment) -> str:
 
 
 def _units(attachment: Attachment) -> list[str]:
-    return attachment.text.split(_separator(attachment))
+    if attachment.pages is not None:
+        return attachment.text.split(PAGE_SEPARATOR)
+    # As files.py counts them (`units`): a final line break adds no empty line to cut at.
+    return attachment.text.splitlines()
 
 
 def document_block(
@@ -155,7 +158,7 @@ def message_content(
     message: Message, links: Sequence[MessageAttachment], *, sees: bool, read_images: bool = True
 ) -> str | list[dict[str, Any]]:
     """A user message with its attachments: a string when it has no image the model will
-    see, else OpenAI's content parts (text first, then the images)."""
+    see, else OpenAI's content parts (text first, when there is any, then the images)."""
     documents = [
         # The model reads the note in English, whatever language the sender's page uses.
         document_block(link.attachment, link.included_units, included_note(link, language="en"))
@@ -163,13 +166,16 @@ def message_content(
         if link.attachment.kind == Attachment.Kind.DOCUMENT
     ]
     images = [link.attachment for link in links if link.attachment.kind == Attachment.Kind.IMAGE]
-    text = "\n\n".join([*documents, message.content])
+    # A message of attachments alone has no text: no empty piece, and no empty text part
+    # (providers refuse one).
+    pieces = [*documents, message.content] if message.content else documents
     if images and not sees:
         names = ", ".join(image.name for image in images)
-        return f"{text}\n\n[images not shown, this model cannot read images: {names}]"
-    if not images:
+        pieces = [*pieces, f"[images not shown, this model cannot read images: {names}]"]
+    text = "\n\n".join(pieces)
+    if not images or not sees:
         return text
-    parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     for image in images:
         url = image_data_url(image) if read_images else ""
         parts.append({"type": "image_url", "image_url": {"url": url}})

@@ -26,6 +26,7 @@ from assistant.turn_runner.tasks import spawn_turn
 from assistant.turns import Turn, turn_start, turn_stop
 from assistant.user_events import join_user_events, leave_user_events
 from config import json_input
+from config.socket_language import activate_socket_language
 from conversations.api.serializers import MessageOutputSerializer
 from conversations.attachments.services import parse_attachment_ids
 from conversations.errors import DomainError, InvalidInput, NotFound
@@ -43,6 +44,9 @@ _to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 class ConversationConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
+        # The events speak the reader's language (an attachment's included_note), as the
+        # chat page that opened the socket does.
+        activate_socket_language(self.scope)
         user = self.scope.get("user")
         # Accept first, then close: a close before accept loses the application's code.
         await self.accept()

@@ -67,15 +67,21 @@ def turn_start(
     `attachments`: ids of attachments of this user in this conversation that the new user
     message carries (NotFound for any other; at most ATTACHMENT_MAX_PER_MESSAGE). An edit
     without it keeps the edited message's attachments; a regeneration keeps its user
-    message's. Images need a model of LLM_VISION_MODELS (VisionUnsupported); how much of
-    each document fits the context is decided here and stored with the message.
+    message's. A message that carries attachments may have no text (stored as "").
+    Images need a model of LLM_VISION_MODELS (VisionUnsupported); how much of each document
+    fits the context is decided here and stored with the message.
     """
     branch = edit_of or regenerate_of
     if branch is not None:
         conversation = branch.conversation
         _check_branch_point(edit_of=edit_of, regenerate_of=regenerate_of)
     if regenerate_of is None:
-        validate_message_text(content)
+        carries = bool(attachments) or (
+            attachments is None and edit_of is not None and edit_of.attachment_count > 0
+        )
+        validate_message_text(content, may_be_empty=carries)
+        if not content.strip():
+            content = ""  # only attachments: no text to store or to send
     elif attachments is not None:
         raise TypeError("a regeneration keeps its user message's attachments")
     if conversation is None and attachments:
@@ -248,8 +254,9 @@ def _turn_start(
     conversation.active_turn = reply
     conversation.active_leaf = reply
     update_fields = ["active_turn", "active_leaf", "updated_at"]
+    # A message of attachments alone is named after its first file until the model names it.
     if regenerate_of is None and conversation_title_from_message(
-        conversation=conversation, text=content
+        conversation=conversation, text=content or (carried[0].name if carried else "")
     ):
         update_fields.append("title")
     conversation.save(update_fields=update_fields)

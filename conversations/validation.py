@@ -58,11 +58,14 @@ def _refuse_unstorable(text: str) -> None:
         raise InvalidText(NUL_CHARACTER, field_message="Null characters are not allowed.")
 
 
-def validate_message_text(content: object) -> str:
-    """API.md: 1..MAX_MESSAGE_CHARS characters, not only whitespace, valid Unicode, no NUL."""
+def validate_message_text(content: object, *, may_be_empty: bool = False) -> str:
+    """API.md: 1..MAX_MESSAGE_CHARS characters, not only whitespace, valid Unicode, no NUL.
+
+    `may_be_empty`: a message that carries attachments needs no text (empty or only
+    whitespace is accepted then)."""
     if not isinstance(content, str):
         raise InvalidText("The message must be text.", field_message="Must be a string.")
-    if not content.strip():
+    if not content.strip() and not may_be_empty:
         raise InvalidText("The message is empty.", field_message="This field may not be blank.")
     limit = settings.KAIWA["MAX_MESSAGE_CHARS"]
     if len(content) > limit:

@@ -109,10 +109,10 @@ def browser_session(cookie: str) -> aiohttp.ClientSession:
     )
 
 
-def in_process_socket(user, conversation_id):
+def in_process_socket(user, conversation_id, *, headers: list[tuple[bytes, bytes]] = ()):
     """The conversation WebSocket without a server: Channels' communicator on the URL routes,
     with `user` and a real logged-in session of theirs put in the scope directly (for tests
-    that inject channel-layer messages)."""
+    that inject channel-layer messages); `headers` are added to the handshake's."""
     from concurrent.futures import ThreadPoolExecutor
 
     from channels.routing import URLRouter
@@ -127,7 +127,7 @@ def in_process_socket(user, conversation_id):
     communicator = WebsocketCommunicator(
         URLRouter(websocket_urlpatterns),
         f"/ws/conversations/{conversation_id}/",
-        headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")],
+        headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1"), *headers],
     )
     communicator.scope["user"] = user
     communicator.scope["session"] = session

@@ -126,7 +126,8 @@ def start_chat_turn(request, data: dict) -> Turn:
 
 
 def start_send_turn(request, conversation_id) -> Turn:
-    """Validate `{content, client_id?}` and start a turn in one of the user's conversations."""
+    """Validate `{content, client_id?, attachments?}` and start a turn in one of the user's
+    conversations."""
     conversation = owned_conversation(request, conversation_id)
     data = validated_input(SendInputSerializer, request.data)
     return turn_start(
@@ -148,7 +149,11 @@ def start_edit_turn(request, message_id) -> Turn:
     """Validate `{content, client_id?}` and start a turn with a new version of one of the
     user's messages."""
     message = owned_message(request, message_id)
-    data = validated_input(EditInputSerializer, request.data)
+    data = validated_input(
+        EditInputSerializer,
+        request.data,
+        context={"edited_attachment_count": message.attachment_count},
+    )
     return turn_start(
         user=request.user,
         content=data["content"],

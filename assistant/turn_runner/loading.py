@@ -7,6 +7,7 @@ from assistant.attachment_context import expand_history
 from assistant.context import build_context
 from assistant.history_summary import HistoryView, plan_history
 from assistant.turns import Turn
+from conversations.attachments.services import links_of
 from conversations.models import Conversation, Message
 from conversations.tree import FIRST_POSITION, path_before
 
@@ -97,13 +98,22 @@ def _loaded(
     if overrides is not None and overrides.system_prompt is not None:
         system_prompt = overrides.system_prompt
     first_exchange = len(history) == 1 and history[0].parent_id is None
-    question = history[-1].content if history else ""
     # Attachments become the content of the messages that carry them (one query, only when
     # the path has any), before anything measures the history.
     expand_history(history, model=(overrides and overrides.model) or reply.model)
+    question = _as_text(history[-1]) if history else ""
     # What no longer fits is left out here, and summarised (or not) by the runner.
     shown, history_view = plan_history(
         conversation_id=conversation.pk, system_prompt=system_prompt, history=history
     )
     context = build_context(system_prompt=system_prompt, history=shown)
     return LoadedTurn(reply, conversation, user, context, first_exchange, question, history_view)
+
+
+def _as_text(message: Message) -> str:
+    """The user's message as the title call reads it: its text, or (a message of
+    attachments alone) the names of its files."""
+    if message.content or not message.attachment_count:
+        return message.content
+    names = ", ".join(link.attachment.name for link in links_of(message))
+    return f"[attached: {names}]"

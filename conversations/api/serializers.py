@@ -1,6 +1,7 @@
 """Input and output shapes of the CRUD API. No business rules here: services own them,
 and the rules for text and model parameters are conversations.validation's."""
 
+import functools
 from collections.abc import Callable
 
 from drf_spectacular.utils import extend_schema_field
@@ -34,10 +35,16 @@ class RuleTextField(serializers.CharField):
 
 
 class MessageTextField(RuleTextField):
-    """A message: 1..MAX_MESSAGE_CHARS characters, not only whitespace, a JSON string."""
+    """A message: 1..MAX_MESSAGE_CHARS characters, not only whitespace, a JSON string.
 
-    def __init__(self, **kwargs):
-        super().__init__(rule=validation.validate_message_text, text_only=True, **kwargs)
+    `may_be_empty`: empty or only whitespace passes the field (a message carrying
+    attachments needs no text); the serializer then decides, knowing the attachments."""
+
+    def __init__(self, *, may_be_empty: bool = False, **kwargs):
+        rule = functools.partial(validation.validate_message_text, may_be_empty=may_be_empty)
+        if may_be_empty:
+            kwargs.setdefault("allow_blank", True)
+        super().__init__(rule=rule, text_only=True, **kwargs)
 
 
 class SystemPromptField(RuleTextField):

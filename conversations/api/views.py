@@ -260,9 +260,11 @@ class AllowedModelListView(APIView):
         return Response({"results": results})
 
 
-def validated_input(serializer_class, data, *, partial: bool = False) -> dict:
+def validated_input(
+    serializer_class, data, *, partial: bool = False, context: dict | None = None
+) -> dict:
     """Validate request data with an input serializer (400 with field errors otherwise)."""
-    serializer = serializer_class(data=data, partial=partial)
+    serializer = serializer_class(data=data, partial=partial, context=context or {})
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
 

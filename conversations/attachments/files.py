@@ -235,7 +235,8 @@ def _inspect_text(data: bytes, name: str) -> InspectedFile:
         content_type, extension = "text/plain", "txt"
     if content_type == "text/csv" and not _is_csv(text):
         content_type, extension = "text/plain", "txt"
-    lines = text.split("\n")
+    # Lines as an editor counts them: a final line break ends the last line, it starts none.
+    lines = text.splitlines()
     return InspectedFile(
         kind="document",
         content_type=content_type,

@@ -2,10 +2,10 @@
 
 from django.utils import translation
 
-from assistant.attachment_context import document_block, plan_included_units
+from assistant.attachment_context import document_block, message_content, plan_included_units
 from conversations.attachments.files import DOCX_CONTENT_TYPE
 from conversations.attachments.services import included_note
-from conversations.models import Attachment, MessageAttachment
+from conversations.models import Attachment, Message, MessageAttachment
 
 
 def document(name: str, parts: list[str], *, pdf: bool = False, **fields) -> Attachment:
@@ -59,3 +59,21 @@ def test_the_fence_is_longer_than_any_backticks_inside():
     block = document_block(tricky, None)
     assert block.startswith("README.md\n`````\n```python")
     assert block.endswith("````\n`````")
+
+
+def test_a_message_of_attachments_alone_has_no_empty_text():
+    image = Attachment(
+        kind=Attachment.Kind.IMAGE, name="shot.png", content_type="image/png", width=8, height=8
+    )
+    doc = document("notes.txt", ["one", "two"])
+    message = Message(role=Message.Role.USER, content="")
+    image_link, doc_link = (MessageAttachment(attachment=a) for a in (image, doc))
+    assert message_content(message, [image_link], sees=True, read_images=False) == [
+        {"type": "image_url", "image_url": {"url": ""}}
+    ]
+    assert message_content(message, [image_link], sees=False) == (
+        "[images not shown, this model cannot read images: shot.png]"
+    )
+    assert message_content(message, [doc_link], sees=True) == "notes.txt\n```\none\ntwo\n```"
+    parts = message_content(message, [doc_link, image_link], sees=True, read_images=False)
+    assert parts[0] == {"type": "text", "text": "notes.txt\n```\none\ntwo\n```"}

@@ -265,6 +265,55 @@ async def test_the_websocket_send_carries_attachments(user, vision, settings):
     assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
 
 
+ENGLISH_NOTE, JAPANESE_NOTE = "pages 1–2 of 10", "全10ページ中 1–2ページ"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([(b"accept-language", b"en-US,en;q=0.9")], ENGLISH_NOTE),
+        # The language switcher's cookie wins over the browser's header, as on the page.
+        (
+            [(b"cookie", b"csrftoken=x; django_language=en"), (b"accept-language", b"ja")],
+            ENGLISH_NOTE,
+        ),
+        ([(b"cookie", b"django_language=ja"), (b"accept-language", b"en")], JAPANESE_NOTE),
+        ([], JAPANESE_NOTE),
+    ],
+    ids=["accept-language", "cookie-en", "cookie-ja", "default"],
+)
+async def test_the_websocket_speaks_the_readers_language(
+    user, llm_upstream, settings, headers, expected
+):
+    settings.LLM_CONTEXT_TOKENS = 150
+    conversation = await sync_to_async(ConversationFactory)(owner=user, system_prompt="")
+    pages = [f"page {n} " + "word " * 40 for n in range(1, 11)]  # about 50 tokens each
+    attachment = await sync_to_async(_stored_file)(user, conversation, pdf_bytes(pages), "l.pdf")
+    llm_upstream.enqueue(reply("読みました。"))
+    socket = in_process_socket(user, conversation.pk, headers=headers)
+    assert (await socket.connect())[0]
+    try:
+        await socket.send_json_to(
+            {"type": "send", "content": "読んで", "attachments": [str(attachment.pk)]}
+        )
+        event = await socket.receive_json_from(timeout=5)
+        assert event["type"] == "user_message"
+        assert event["message"]["attachments"][0]["included_note"] == expected
+        while event["type"] != "done":
+            event = await socket.receive_json_from(timeout=5)
+    finally:
+        await socket.disconnect()
+    # The model reads the note in English whatever the reader's language.
+    assert last_user_content(llm_upstream).startswith(f"l.pdf ({ENGLISH_NOTE})\n")
+
+
+def _stored_file(user, conversation, data: bytes, name: str) -> Attachment:
+    from conversations.attachments.services import attachment_create
+
+    file = SimpleUploadedFile(name, data, content_type="application/octet-stream")
+    return attachment_create(user=user, conversation=conversation, upload=file)
+
+
 def _stored_image(user, conversation) -> Attachment:
     from conversations.attachments.services import attachment_create
 
@@ -488,3 +537,166 @@ def test_an_interrupted_turn_is_charged_its_images_as_estimated(user, conversati
     assert recover_stale_replies(conversation_id=conversation.pk) == 1
     record = UsageRecord.objects.get(user=user)
     assert record.prompt_tokens >= IMAGE_PART_TOKENS
+
+
+# --- a message of attachments alone ------------------------------------------------------
+
+
+def test_a_message_may_be_attachments_alone(api_client, client, user, vision):
+    conversation = ConversationFactory(owner=user, system_prompt="", title="")
+    vision.enqueue(reply("赤い四角です。"), reply("はい。"))
+    shot = upload(api_client, conversation, image_bytes(), "screenshot.png")
+    response = send(api_client, conversation, "", [shot["id"]])
+    assert response.status_code == 201, response.content
+    assert response.json()["user_message"]["content"] == ""
+    assert response.json()["assistant_message"]["content"] == "赤い四角です。"
+    # The image alone: no empty text part (providers refuse one).
+    content = last_user_content(vision)
+    assert [part["type"] for part in content] == ["image_url"]
+    assert decoded_image_of(content[0]).size == (64, 48)
+    # The first-words title is the file's name.
+    conversation.refresh_from_db()
+    assert conversation.title == "screenshot.png"
+    # Whitespace alone is no text either; a document alone is its block.
+    doc = upload(api_client, conversation, b"the facts", "facts.md")
+    response = send(api_client, conversation, " \n ", [doc["id"]])
+    assert response.status_code == 201, response.content
+    assert response.json()["user_message"]["content"] == ""
+    assert last_user_content(vision) == "facts.md\n```\nthe facts\n```"
+    # History and exports show both messages with their files.
+    listed = api_client.get(f"/api/conversations/{conversation.pk}/messages/").json()["results"]
+    assert [(m["content"], len(m["attachments"])) for m in listed if m["role"] == "user"] == [
+        ("", 1),
+        ("", 1),
+    ]
+    markdown = api_client.get(f"/api/conversations/{conversation.pk}/export/?format=md")
+    text = markdown.content.decode()
+    assert text.startswith("# screenshot.png\n")
+    assert "- attachment: screenshot.png (image/png" in text
+    assert "- attachment: facts.md (text/markdown, 9 bytes)" in text
+    client.force_login(user)
+    page = client.get(f"/c/{conversation.pk}/").content.decode()
+    assert page.count("data-attachment-name>screenshot.png<") == 1
+    assert page.count("data-attachment-name>facts.md<") == 1
+
+
+def decoded_image_of(part: dict) -> Image.Image:
+    _header, data = part["image_url"]["url"].split(",", 1)
+    return Image.open(io.BytesIO(base64.b64decode(data)))
+
+
+def test_an_empty_message_without_attachments_is_refused_as_before(
+    api_client, llm_upstream, conversation
+):
+    path = f"/api/conversations/{conversation.pk}/messages/"
+    for body in ({"content": "  "}, {"content": "", "attachments": []}):
+        response = api_client.post(path, body, format="json", HTTP_ACCEPT_LANGUAGE="en")
+        assert response.status_code == 400
+        assert response.json() == {"content": ["This field may not be blank."]}
+    # DRF's own message for "", in the reader's language as always.
+    response = api_client.post(path, {"content": ""}, format="json")
+    assert response.json() == {"content": ["この項目は空にできません。"]}
+    chat = api_client.post("/api/chat/", {"message": " "}, format="json")
+    assert chat.json() == {"message": ["This field may not be blank."]}
+    assert not Message.objects.exists() and llm_upstream.chat_requests() == []
+
+
+def test_the_chat_endpoint_and_edits_take_attachments_alone(api_client, llm_upstream, conversation):
+    llm_upstream.enqueue(reply("一"), reply("二"))
+    doc = upload(api_client, conversation, b"chat facts", "c.txt")
+    chat = api_client.post(
+        "/api/chat/",
+        {"message": "", "conversation_id": str(conversation.pk), "attachments": [doc["id"]]},
+        format="json",
+    )
+    assert chat.status_code == 200, chat.content
+    assert last_user_content(llm_upstream) == "c.txt\n```\nchat facts\n```"
+    user_message = Message.objects.get(role="user")
+    # An empty edit keeps the edited message's files: it carries them.
+    edited = api_client.post(
+        f"/api/messages/{user_message.pk}/edit/", {"content": ""}, format="json"
+    )
+    assert edited.status_code == 201, edited.content
+    assert [a["id"] for a in edited.json()["user_message"]["attachments"]] == [doc["id"]]
+    # An empty edit that drops them is an empty message.
+    dropped = api_client.post(
+        f"/api/messages/{user_message.pk}/edit/",
+        {"content": "", "attachments": []},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert dropped.status_code == 400
+    assert dropped.json() == {"content": ["This field may not be blank."]}
+    assert len(llm_upstream.chat_requests()) == 2
+
+
+async def test_the_event_stream_takes_attachments_alone(user, llm_upstream):
+    conversation = await sync_to_async(ConversationFactory)(owner=user, system_prompt="")
+    attachment = await sync_to_async(_stored_text)(user, conversation)
+    token = await sync_to_async(api_token_create)(user=user, name="sse")
+    llm_upstream.enqueue(reply("読みました。"))
+    events = await post_event_stream(
+        f"/api/conversations/{conversation.pk}/messages/stream/",
+        {"content": "", "attachments": [str(attachment.pk)]},
+        token=token[1],
+    )
+    assert events[-1]["type"] == "done" and events[-1]["content"] == "読みました。"
+    assert last_user_content(llm_upstream) == "s.txt\n```\nstream me\n```"
+
+
+async def test_the_websocket_sends_and_edits_attachments_alone(user, vision):
+    conversation = await sync_to_async(ConversationFactory)(owner=user, system_prompt="", title="")
+    image = await sync_to_async(_stored_image)(user, conversation)
+    vision.enqueue(reply("赤です。"), reply("やはり赤です。"))
+    socket = in_process_socket(user, conversation.pk)
+    assert (await socket.connect())[0]
+
+    async def until_done() -> dict:
+        first = event = await socket.receive_json_from(timeout=5)
+        while event["type"] not in ("done", "error"):
+            event = await socket.receive_json_from(timeout=5)
+        return first
+
+    try:
+        await socket.send_json_to({"type": "send", "content": "", "attachments": [str(image.pk)]})
+        sent = await until_done()
+        assert sent["type"] == "user_message"
+        assert sent["message"]["content"] == ""
+        assert [a["name"] for a in sent["message"]["attachments"]] == ["red.png"]
+        assert [p["type"] for p in last_user_content(vision)] == ["image_url"]
+        # Without attachments an empty send is refused as before; the socket stays open.
+        await socket.send_json_to({"type": "send", "content": " "})
+        refused = await socket.receive_json_from(timeout=5)
+        assert refused == {
+            "type": "error",
+            "message_id": None,
+            "code": "invalid",
+            "message": "The message is empty.",
+        }
+        message_id = sent["message"]["id"]
+        await socket.send_json_to(
+            {"type": "edit", "message_id": message_id, "content": "", "attachments": []}
+        )
+        assert (await socket.receive_json_from(timeout=5))["message"] == "The message is empty."
+        await socket.send_json_to({"type": "edit", "message_id": message_id, "content": ""})
+        edited = await until_done()
+        assert edited["type"] == "user_message"
+        assert [a["id"] for a in edited["message"]["attachments"]] == [str(image.pk)]
+    finally:
+        await socket.disconnect()
+    assert len(vision.chat_requests()) == 2
+    conversation = await sync_to_async(Conversation.objects.get)(pk=conversation.pk)
+    assert conversation.title == "red.png"
+
+
+def test_the_title_call_reads_the_file_names_of_a_message_without_text(user, vision, conversation):
+    from assistant.turn_runner.loading import load_started_turn
+    from assistant.turns import turn_start
+
+    image = _stored_image(user, conversation)
+    doc = _stored_text(user, conversation)
+    turn = turn_start(
+        user=user, conversation=conversation, content="", attachments=[doc.pk, image.pk]
+    )
+    loaded = load_started_turn(turn, user=user)
+    assert loaded.question == "[attached: s.txt, red.png]"

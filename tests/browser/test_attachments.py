@@ -192,6 +192,45 @@ async def test_attach_by_button_drop_and_paste_then_send_and_see_thumbnails_afte
     browsing.watch.assert_clean()
 
 
+async def test_a_pasted_screenshot_is_sent_without_text(browsing, live, upstream, page_user):
+    upstream.enqueue(reply("赤い画像です。"))
+    await browsing.login_as(page_user)
+    page = browsing.page
+    await page.goto("/")
+    await page.wait_for_selector('#chat-app[data-ready="true"]', state="attached")
+    shot = file_payload("screenshot.png", "image/png", png(RED))
+    assert await paste_files(page, "#composer-input", [shot])
+    await expect(page.locator(READY_CHIPS)).to_have_count(1)
+    await expect(page.locator("#composer-input")).to_have_value("")
+
+    # The send button, with the box empty: the form is not held back as incomplete.
+    await page.click("#send-button")
+    await expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
+    await expect(page.locator(LAST_REPLY).locator("[data-body]")).to_have_text("赤い画像です。")
+    user_bubble = page.locator(LAST_USER)
+    await expect(user_bubble.locator(".attachment--image img")).to_have_attribute("src", FILE_URL)
+    # No empty text bubble under the thumbnail.
+    await expect(user_bubble.locator("[data-body]")).to_be_hidden()
+    await expect(page.locator(COMPOSER_CHIPS)).to_have_count(0)
+    # The model received the image alone, without an empty text part.
+    content = last_user_content(upstream.last_chat_request)
+    assert [part["type"] for part in content] == ["image_url"]
+    assert close_to(data_url_color(content[0]["image_url"]["url"]), RED)
+    conversation = await db(Conversation.objects.get, owner=page_user)
+    sidebar_item = page.locator(f'#conversation-list [data-conversation-id="{conversation.id}"]')
+    await expect(sidebar_item).to_contain_text("screenshot.png")
+
+    # After a reload the message is there, its thumbnail and no empty text with it.
+    await page.reload()
+    await expect(page.locator(LAST_USER).locator(".attachment--image img")).to_have_count(1)
+    await expect(page.locator(LAST_USER).locator("[data-body]")).to_be_hidden()
+    # An empty box without files still sends nothing.
+    await page.press("#composer-input", "Enter")
+    await expect(page.locator("#message-list .message--user")).to_have_count(1)
+    assert len(upstream.chat_requests()) == 1
+    browsing.watch.assert_clean()
+
+
 async def test_uploads_show_progress_hold_the_send_button_and_can_be_removed(
     browsing, live, upstream, page_user
 ):

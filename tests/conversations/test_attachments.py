@@ -4,8 +4,11 @@ import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import translation
 from PIL import Image
 
+from assistant.attachment_context import document_block
+from conversations.attachments.services import included_note
 from conversations.models import Attachment, Message, MessageAttachment
 from tests.attachment_files import (
     GPS_INFO,
@@ -76,6 +79,24 @@ def test_a_pdf_docx_and_text_are_documents_with_their_text(api_client, conversat
     csv = upload(api_client, conversation, "名前,年齢\n太郎,3\n".encode("shift_jis"), "a.csv")
     assert csv.json()["content_type"] == "text/csv"
     assert Attachment.objects.get(pk=csv.json()["id"]).text.startswith("名前,年齢")
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", ""], ids=["lf", "crlf", "none"])
+def test_a_text_file_has_as_many_lines_as_an_editor_shows(api_client, conversation, ending):
+    lines = [f"row {n}" for n in range(3000)]
+    data = (ending or "\n").join(lines).encode() + ending.encode()
+    body = upload(api_client, conversation, data, "log.txt").json()
+    attachment = Attachment.objects.get(pk=body["id"])
+    assert attachment.units == 3000
+    # A cut sends whole lines of those 3,000, and the note counts them the same way.
+    message = Message.objects.create(conversation=conversation, role="user", content="x")
+    link = MessageAttachment.objects.create(
+        message=message, attachment=attachment, included_units=12
+    )
+    with translation.override("en"):
+        assert included_note(link) == "lines 1–12 of 3000"
+    block = document_block(attachment, 12)
+    assert block.endswith("row 10\nrow 11\n```")
 
 
 def test_the_type_is_judged_by_content_not_by_name(api_client, conversation, settings):

@@ -185,6 +185,8 @@ function updateBusy() {
   // The send button waits for uploads too; Stop is only for a reply.
   sendButton.disabled = busy || tray.uploading;
   sendButton.setAttribute('aria-busy', String(tray.uploading));
+  // A message of files alone needs no text (API.md): the box is required only without them.
+  textarea.required = tray.attachments.length === 0;
   stopButton.hidden = !busy;
   stopButton.disabled = false;
   app.dataset.busy = String(busy);
@@ -197,12 +199,14 @@ function updateBusy() {
 async function send(text, { retryOf = null } = {}) {
   const attachments = retryOf ? null : tray.attachments;
   const attachmentIds = retryOf ? attachmentIdsOf(retryOf) : attachments.map((file) => file.id);
-  if (!text.trim()) return; // the server needs text, attachments or not
+  const uploading = !retryOf && tray.uploading;
+  // Text, files, or both: a pasted screenshot is a message of its own.
+  if (!text.trim() && !attachmentIds.length && !uploading) return;
   if (isBusy()) {
     showError(composerError, t('busy'));
     return;
   }
-  if (!retryOf && tray.uploading) {
+  if (uploading) {
     showError(composerError, t('attachments.wait'));
     return;
   }
@@ -381,6 +385,8 @@ function startEdit(el) {
   if (state.editor) state.editor.close({ restoreFocus: false });
   state.editor = openEditor(el, {
     text: messages.rawText(el),
+    // The new version keeps the message's files, so it may be left without text.
+    allowEmpty: attachmentIdsOf(el).length > 0,
     onSave: (text) => submitEdit(el, text),
     onClose: () => {
       state.editor = null;

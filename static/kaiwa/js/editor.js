@@ -5,15 +5,17 @@ import { bindComposer } from './composer.js';
 import { cloneTemplate } from './http.js';
 
 /**
- * Replace the text of the message `el` with an editor holding `text`.
+ * Replace the text of the message `el` with an editor holding `text`; `allowEmpty`: the
+ * message carries files, so an empty text may be saved.
  * @returns {{close(options?: {restoreFocus?: boolean}): void, el: HTMLElement}}
  */
-export function openEditor(el, { text, onSave, onClose }) {
+export function openEditor(el, { text, onSave, onClose, allowEmpty = false }) {
   const body = el.querySelector('[data-body]');
   const actions = el.querySelector('.message__actions');
   const form = cloneTemplate('message-editor-template');
   const textarea = form.querySelector('textarea');
   textarea.value = text;
+  textarea.required = !allowEmpty;
   body.hidden = true;
   if (actions) actions.hidden = true;
   body.after(form);
@@ -35,7 +37,7 @@ export function openEditor(el, { text, onSave, onClose }) {
     },
   };
   const save = (value) => {
-    if (value.trim()) onSave(value);
+    if (value.trim() || allowEmpty) onSave(value);
   };
   bindComposer(textarea, { onSend: save, onCancel: () => editor.close() });
   form.addEventListener('submit', (event) => {
