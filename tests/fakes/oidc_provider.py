@@ -31,6 +31,7 @@ import itertools
 import secrets
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -93,6 +94,7 @@ class FakeOIDCProvider:
         self.tamper: dict[str, Any] = {}
         self.authorize_requests: list[AuthorizeRequest] = []
         self.counters = _Counters()
+        self._instance = uuid.uuid4().hex[:8]
         self._kids = itertools.count(1)
         self._key = self._new_key()
         self._foreign_key = RSAKey.generate_key(2048, parameters={"kid": self._key.kid})
@@ -208,7 +210,10 @@ class FakeOIDCProvider:
     # --- internals -----------------------------------------------------------------------
 
     def _new_key(self) -> RSAKey:
-        return RSAKey.generate_key(2048, parameters={"kid": f"key-{next(self._kids)}"})
+        # Key ids unique across providers, as real ones are: a later test's provider may get
+        # an earlier one's port, and Kaiwa's client for that issuer keeps the keys it fetched.
+        kid = f"key-{self._instance}-{next(self._kids)}"
+        return RSAKey.generate_key(2048, parameters={"kid": kid})
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
