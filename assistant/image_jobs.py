@@ -38,7 +38,7 @@ from assistant.db_threads import in_db_thread
 from assistant.errors import LLMError, UpstreamError
 from assistant.images import FetchedImage, image_fetch, validate_image_request
 from assistant.limits import image_quota_take, quota_check
-from assistant.live.liveness import alive_among, running
+from assistant.live.liveness import running, without_live_runner
 from assistant.models import IMAGE_CONTENT_TYPES, GeneratedImage
 from assistant.user_events import publish_user_event, publish_user_event_from_sync
 from conversations.models import Message
@@ -293,12 +293,7 @@ def recover_stale_image_jobs(*, owner_id=None, job_id=None) -> int:
     # Look first; write only when something is to recover (readers call this often).
     ids = list(stale.values_list("pk", flat=True))
     if ids:
-        try:
-            alive = alive_among(ids)
-        except Exception:  # the live store is away: judge by the database heartbeat alone
-            logger.warning("recovery_liveness_unknown", exc_info=True)
-            alive = set()
-        ids = [pk for pk in ids if pk not in alive]
+        ids = without_live_runner(ids)
     if not ids:
         return 0
     with transaction.atomic():

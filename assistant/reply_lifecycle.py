@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from assistant.attachment_context import expand_history
 from assistant.context import build_context, estimate_messages_tokens, estimate_tokens
-from assistant.live.liveness import alive_among
+from assistant.live.liveness import without_live_runner
 from conversations.models import Conversation, Message
 from conversations.tree import path_before
 from usage.models import UsageKind
@@ -98,12 +98,7 @@ def recover_stale_replies(*, conversation_id=None, message_id=None) -> int:
     # database's write lock) only when there is something to recover.
     ids = list(stale.values_list("pk", flat=True))
     if ids:
-        try:
-            alive = alive_among(ids)
-        except Exception:  # the live store is away: judge by the database heartbeat alone
-            logger.warning("recovery_liveness_unknown", exc_info=True)
-            alive = set()
-        ids = [pk for pk in ids if pk not in alive]
+        ids = without_live_runner(ids)
     if not ids:
         return 0
     with transaction.atomic():

@@ -1,26 +1,7 @@
-"""The storage of attachments: Django's `STORAGES["images"]` (the one generated images use),
-resolved when used.
+"""The storage of attachments: the one generated images use (`STORAGES["images"]`, resolved
+when first used; see assistant/storage.py). Kept as its own name because migrations refer
+to `conversations.storage.attachments_storage`."""
 
-A `FileField` evaluates a callable `storage` once, when its model class is built; the proxy
-returned here looks the alias up only when first used, so the storage written to is the one
-`STORAGES["images"]` names (tests/conftest.py empties the proxy when a test changes
-`STORAGES`, as django.test.signals does for `default_storage`).
-"""
+from assistant.storage import images_storage as attachments_storage
 
-from django.core.files.storage import storages
-from django.utils.functional import LazyObject
-
-ATTACHMENTS_STORAGE_ALIAS = "images"
-
-
-class _AttachmentsStorage(LazyObject):
-    def _setup(self) -> None:
-        self._wrapped = storages[ATTACHMENTS_STORAGE_ALIAS]
-
-
-_attachments_storage = _AttachmentsStorage()
-
-
-def attachments_storage() -> _AttachmentsStorage:
-    """The `storage` callable of Attachment.file."""
-    return _attachments_storage
+__all__ = ["attachments_storage"]

@@ -7,7 +7,6 @@ from django.utils.functional import empty
 from rest_framework.test import APIClient
 
 from assistant.storage import images_storage
-from conversations.storage import attachments_storage
 from tests.factories import UserFactory, bearer_client
 
 pytest_plugins = ["tests.fakes.fixtures", "tests.live_server"]
@@ -15,11 +14,10 @@ pytest_plugins = ["tests.fakes.fixtures", "tests.live_server"]
 
 @receiver(setting_changed)
 def _images_storage_follows_storages(*, setting: str, **kwargs: object) -> None:
-    """A changed STORAGES (below, or in a test) reaches the lazy storages of GeneratedImage.file
+    """A changed STORAGES (below, or in a test) reaches the lazy storage of GeneratedImage.file
     and Attachment.file."""
     if setting == "STORAGES":
         images_storage()._wrapped = empty
-        attachments_storage()._wrapped = empty
 
 
 @pytest.fixture(autouse=True)

@@ -77,6 +77,17 @@ class Liveness:
 running = Liveness()
 
 
+def without_live_runner(ids: list) -> list:
+    """Those of `ids` (replies or jobs whose heartbeat is stale) that no process runs, judged
+    by the database heartbeat alone when the live store is away."""
+    try:
+        alive = alive_among(ids)
+    except Exception:
+        logger.warning("recovery_liveness_unknown", exc_info=True)
+        alive = set()
+    return [pk for pk in ids if pk not in alive]
+
+
 def alive_among(message_ids: list) -> set:
     """Those of `message_ids` whose runner is alive, here or in another process."""
     here = running.here()

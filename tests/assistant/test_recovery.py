@@ -8,8 +8,8 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.utils import timezone
 
-from assistant import reply_lifecycle
 from assistant.db_threads import in_db_thread
+from assistant.live import liveness
 from assistant.live.liveness import running
 from assistant.live.store import RedisStore, alive_key
 from assistant.reply_lifecycle import recover_stale_replies
@@ -116,5 +116,5 @@ def test_without_the_live_store_the_database_heartbeat_decides(user, settings, m
     def unreachable(ids):
         raise ConnectionError("redis is away")
 
-    monkeypatch.setattr(reply_lifecycle, "alive_among", unreachable)
+    monkeypatch.setattr(liveness, "alive_among", unreachable)
     assert recover_stale_replies(conversation_id=message.conversation_id) == 1

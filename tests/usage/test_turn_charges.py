@@ -220,7 +220,7 @@ def test_a_reply_recovered_while_its_runner_still_ran_is_charged_once_and_stays_
 
     settings.STREAM_STALE_AFTER_SECONDS = 5
     settings.STREAM_PERSIST_INTERVAL_SECONDS = 60  # no heartbeat from the runner
-    monkeypatch.setattr("assistant.reply_lifecycle.alive_among", lambda ids: set())
+    monkeypatch.setattr("assistant.live.liveness.alive_among", lambda ids: set())
     chunks = [f"r{i} " for i in range(20)]
     llm_upstream.enqueue(reply("".join(chunks), chunks=chunks, interval=0.05, usage=(30, 20)))
     turn = turn_start(user=user, content="続けて", conversation=ConversationFactory(owner=user))
