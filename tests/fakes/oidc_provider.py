@@ -1,8 +1,8 @@
 """A real loopback fake of an OpenID Connect provider (Entra ID, Google, Okta, Keycloak…).
 
-Like FakeOpenAIServer: aiohttp on 127.0.0.1 (ephemeral port) in a background thread with its
-own event loop, usable from sync tests, live servers in subprocesses and the browser. Kaiwa's
-OIDC client talks to it over the wire:
+A LoopbackServer (tests/fakes/loopback_server.py), like FakeOpenAIServer: aiohttp on 127.0.0.1
+(ephemeral port) in a background thread with its own event loop, usable from sync tests, live
+servers in subprocesses and the browser. Kaiwa's OIDC client talks to it over the wire:
 
     with FakeOIDCProvider(client_id="kaiwa", client_secret="s3cret") as idp:
         idp.user = {"sub": "u-1", "email": "hanako@example.co.jp"}
@@ -23,9 +23,7 @@ template (`{base}/{tenantid}/v2.0`), and tokens carry `iss` with the user's `tid
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import itertools
 import secrets
@@ -39,6 +37,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+
+from tests.fakes.loopback_server import LoopbackServer
 
 __all__ = ["AuthorizeRequest", "FakeOIDCProvider"]
 
@@ -76,7 +76,9 @@ def _s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-class FakeOIDCProvider:
+class FakeOIDCProvider(LoopbackServer):
+    name = "FakeOIDCProvider"
+
     def __init__(
         self,
         *,
@@ -88,8 +90,7 @@ class FakeOIDCProvider:
         self.client_id = client_id
         self.client_secret = client_secret
         self.tenant_issuer = tenant_issuer
-        self.host = host
-        self.port: int | None = None
+        super().__init__(host=host)
         self.user: dict[str, Any] = {"sub": "subject-1", "email": "hanako@example.co.jp"}
         self.tamper: dict[str, Any] = {}
         self.authorize_requests: list[AuthorizeRequest] = []
@@ -99,11 +100,6 @@ class FakeOIDCProvider:
         self._key = self._new_key()
         self._foreign_key = RSAKey.generate_key(2048, parameters={"kid": self._key.kid})
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
 
     # --- what tests use ----------------------------------------------------------------
 
@@ -171,42 +167,6 @@ class FakeOIDCProvider:
             "scopes_supported": ["openid", "email", "profile"],
         }
 
-    # --- lifecycle -----------------------------------------------------------------------
-
-    def start(self) -> FakeOIDCProvider:
-        if self._thread is not None:
-            raise RuntimeError("FakeOIDCProvider already started")
-        self._ready.clear()
-        self._thread = threading.Thread(target=self._run, name="FakeOIDCProvider", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("FakeOIDCProvider did not start within 10s")
-        if self._startup_error is not None:
-            self._thread.join(5)
-            self._thread = None
-            raise RuntimeError("FakeOIDCProvider failed to start") from self._startup_error
-        return self
-
-    def stop(self) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        if not loop.is_closed() and loop.is_running():
-            fut = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
-            with contextlib.suppress(Exception):  # stopping must never raise or hang
-                fut.result(timeout=10)
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        self._thread = None
-        self._loop = None
-        self.port = None
-
-    def __enter__(self) -> FakeOIDCProvider:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # --- internals -----------------------------------------------------------------------
 
     def _new_key(self) -> RSAKey:
@@ -215,24 +175,6 @@ class FakeOIDCProvider:
         kid = f"key-{self._instance}-{next(self._kids)}"
         return RSAKey.generate_key(2048, parameters={"kid": kid})
 
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._startup())
-        except BaseException as exc:  # noqa: BLE001
-            self._startup_error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
     async def _startup(self) -> None:
         app = web.Application()
         app.router.add_get("/.well-known/openid-configuration", self._discovery)
@@ -240,17 +182,7 @@ class FakeOIDCProvider:
         app.router.add_post("/token", self._token)
         app.router.add_get("/jwks", self._jwks)
         app.router.add_get("/userinfo", self._userinfo)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, 0)
-        await site.start()
-        self._runner = runner
-        self.port = runner.addresses[0][1]
-
-    async def _shutdown(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._serve(app)
 
     async def _discovery(self, request: web.Request) -> web.Response:
         self.counters.discovery += 1

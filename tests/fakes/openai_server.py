@@ -1,6 +1,6 @@
 """A real loopback fake of the OpenAI-compatible HTTP API (OpenAI, Azure classic, Azure v1).
 
-The server runs aiohttp on 127.0.0.1 (ephemeral port) in a background thread with its
+A LoopbackServer: aiohttp on 127.0.0.1 (ephemeral port) in a background thread with its
 own event loop, so it can be used from sync tests, async tests, Django live servers and
 subprocesses alike. The real ``openai`` SDK talks to it over the wire.
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
-import contextlib
 import hashlib
 import inspect
 import json
@@ -36,6 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.loopback_server import LoopbackServer
 
 __all__ = [
     "FIXED_CREATED",
@@ -797,7 +798,7 @@ def _path_regex(path: str) -> re.Pattern[str]:
     return re.compile(f"^{pattern}$")
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(LoopbackServer):
     """Loopback OpenAI/Azure OpenAI API fake. See the module docstring.
 
     :param api_key: if set, chat/image requests must carry ``Authorization: Bearer <key>``
@@ -808,13 +809,14 @@ class FakeOpenAIServer:
         ``api-version`` answer 404 "Resource not found".
     """
 
+    name = "FakeOpenAIServer"
+
     def __init__(
         self, *, api_key: str | None = None, azure_quirks: bool = True, host: str = "127.0.0.1"
     ) -> None:
+        super().__init__(host=host)
         self.api_key = api_key
         self.azure_quirks = azure_quirks
-        self.host = host
-        self.port: int | None = None
         self._lock = threading.Lock()
         self._recorded_cond = threading.Condition(self._lock)
         self._chat_queue: collections.deque[ResponseLike] = collections.deque()
@@ -825,12 +827,7 @@ class FakeOpenAIServer:
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._completion_counter = 0
         self._request_id_counter = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
         self._stop_event: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -844,86 +841,17 @@ class FakeOpenAIServer:
     def base_url(self) -> str:
         return self.url + "/v1"
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> FakeOpenAIServer:
-        if self._thread is not None:
-            raise RuntimeError("FakeOpenAIServer already started")
-        self._ready.clear()
-        self._thread = threading.Thread(target=self._run, name="FakeOpenAIServer", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("FakeOpenAIServer did not start within 10s")
-        if self._startup_error is not None:
-            self._thread.join(5)
-            self._thread = None
-            raise RuntimeError("FakeOpenAIServer failed to start") from self._startup_error
-        return self
-
-    def stop(self) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        if not loop.is_closed() and loop.is_running():
-            fut = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
-            with contextlib.suppress(Exception):  # stopping must never raise or hang
-                fut.result(timeout=10)
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        self._thread = None
-        self._loop = None
-        self.port = None
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._startup())
-        except BaseException as exc:  # noqa: BLE001
-            self._startup_error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
     async def _startup(self) -> None:
         self._stop_event = asyncio.Event()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        runner = web.AppRunner(
-            app, access_log=None, shutdown_timeout=0.5, handler_cancellation=True
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, 0, backlog=1024)
-        await site.start()
-        self._runner = runner
-        self.port = runner.addresses[0][1]
+        await self._serve(app, backlog=1024, handler_cancellation=True)
 
     async def _shutdown(self) -> None:
+        # Wake the handlers sleeping in _sleep first, so they end instead of being cancelled.
         if self._stop_event is not None:
             self._stop_event.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await super()._shutdown()
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep, but wake up early when the server stops. Returns False if stopped."""
