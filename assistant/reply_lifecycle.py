@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from assistant.context import build_context, estimate_messages_tokens, estimate_tokens
 from assistant.live.liveness import alive_among
+from config import plain_sql
 from conversations.models import Conversation, Message
 from conversations.tree import path_before
 from usage.models import UsageKind
@@ -112,17 +113,26 @@ def finish(
         name: _storable(value) if name in ("content", "error_text") else value
         for name, value in stored_fields.items()
     }
+    # Plain SQL (config.plain_sql): every turn ends here, and the ORM's statements cost
+    # several times what the database takes to run them.
+    now = timezone.now()
     with transaction.atomic():
-        ended = Message.objects.filter(pk=reply_id, status__in=UNFINISHED).update(
-            **stored_fields, status=status, heartbeat_at=None, updated_at=timezone.now()
+        ended = plain_sql.update(
+            Message,
+            reply_id,
+            {**stored_fields, "status": status, "heartbeat_at": None, "updated_at": now},
+            status=UNFINISHED,
         )
         if ended:
             settle()
             usage_release(message_id=reply_id)  # the reservation goes, what was spent stays
-        Conversation.objects.filter(pk=conversation_id, active_turn_id=reply_id).update(
-            active_turn=None, updated_at=timezone.now()
+        plain_sql.update(
+            Conversation,
+            conversation_id,
+            {"active_turn": None, "updated_at": now},
+            active_turn=reply_id,
         )
-    return Message.objects.get(pk=reply_id)
+    return plain_sql.get(Message, reply_id)
 
 
 def recover_stale_replies(*, conversation_id=None, message_id=None) -> int:
