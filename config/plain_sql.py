@@ -43,8 +43,9 @@ def insert(objs: list[Model]) -> None:
 
 def update(model: type[Model], pk, values: dict[str, Any], **where: Any) -> int:
     """UPDATE the row `pk` of `model` with `values` (field name or attname -> value); only
-    if each `where` field equals its value (a tuple: is one of its values). Returns the
-    number of rows changed (0 or 1)."""
+    if each `where` field equals its value (a tuple: is one of its values; None is not a
+    condition this writes: SQL's `= NULL` matches nothing). Returns the number of rows
+    changed (0 or 1)."""
     meta = model._meta
     assignments = tuple(values)
     conditions = tuple(
