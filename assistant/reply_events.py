@@ -7,7 +7,7 @@ reply). A type this module does not know is an error (`UnknownEvent`), never a `
 """
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 
@@ -23,7 +23,19 @@ class ReplyEvent:
     seq: int = 0
 
     def numbered(self, seq: int) -> "ReplyEvent":
-        return replace(self, seq=seq)
+        """A copy with sequence number `seq`. Done for every event a reply publishes: copies
+        the fields directly (frozen, slotted, so object.__setattr__, as the dataclass's own
+        __init__ does) instead of dataclasses.replace, which rebuilds the keyword arguments
+        and runs __init__ at several times the cost."""
+        cls = type(self)
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls) if f.name != "seq")
+        copy = object.__new__(cls)
+        for name in names:
+            object.__setattr__(copy, name, getattr(self, name))
+        object.__setattr__(copy, "seq", seq)
+        return copy
 
     def as_log(self) -> dict[str, Any]:
         """The event as a JSON-ready dict (the event log's and the broadcast's form)."""
@@ -147,6 +159,9 @@ class Failed(ReplyEvent):
             "message": self.error,
         }
 
+
+# Per event class, its fields but `seq` (ReplyEvent.numbered).
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 _TYPES: dict[str, type[ReplyEvent]] = {
     cls.type: cls for cls in (Start, Delta, ToolCallMade, Done, Failed)

@@ -3,6 +3,7 @@ and image jobs."""
 
 import gc
 import logging
+import sys
 
 from django.db import DatabaseError
 
@@ -27,6 +28,27 @@ def prepare_process() -> None:
         logger.info("stale_replies_interrupted", extra={"count": recovered})
     if jobs:
         logger.info("stale_image_jobs_interrupted", extra={"count": jobs})
+
+
+# How long a thread that wants the GIL waits before the running one must let go (Python's
+# default: 5 ms).
+GIL_SWITCH_INTERVAL_SECONDS = 0.0005
+
+
+def shorten_gil_switch_interval() -> None:
+    """Let the event loop take the GIL back from a busy database thread within 0.5 ms.
+
+    The event loop releases the GIL at every system call (each socket read and write, each
+    poll); while a turn's database thread runs Python (its statements, the ORM), the loop
+    then waits up to the switch interval to get it back, once per call. With Python's 5 ms
+    the loop and the database thread alternated in 5 ms slices under load, and at a few
+    hundred turns starting within a second the first tokens queued behind them: in-process,
+    200 turns ramped over 1 s, pinned to one core, paired runs, added TTFT p99 1581 -> 450,
+    744 -> 355 and 674 -> 364 ms, with no change in CPU per token. A thread that does not
+    compete for the GIL is not affected.
+    """
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
+    logger.info("gil_switch_interval_set", extra={"seconds": sys.getswitchinterval()})
 
 
 def freeze_startup_objects() -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from assistant.attachment_context import (
     attachment_tokens,
@@ -17,6 +18,7 @@ from assistant.attachment_context import (
 )
 from assistant.context import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
 from assistant.limits import quota_reserve
+from config import plain_sql
 from conversations.allowed_models import model_for_turn, require_allowed
 from conversations.attachments.services import attachments_for_send, attachments_link, links_of
 from conversations.errors import InvalidInput, NotFound, TurnInProgress
@@ -169,7 +171,8 @@ def _turn_start(
             client_id=client_id,
         )
     # The row lock serialises turn starts per conversation (SQLite: the IMMEDIATE transaction).
-    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    # This and the start's other writes are plain SQL (config.plain_sql): a turn's latency.
+    conversation = plain_sql.get_for_update(Conversation, conversation.pk)
     if conversation.active_turn_id is not None:
         # A repeated send of the running turn gets that turn; any other send must wait.
         earlier = _earlier_turn(conversation, client_id) if client_id is not None else None
@@ -240,7 +243,7 @@ def _turn_start(
     )
     # One INSERT for both rows (their UUIDs are made here, so the reply can point at the user
     # message before either is stored); Message has no save() override or signals to miss.
-    Message.objects.bulk_create(new_rows)
+    plain_sql.insert(new_rows)
     if carried:
         system = conversation.system_prompt if system_prompt is None else system_prompt
         attachments_link(
@@ -253,13 +256,20 @@ def _turn_start(
         )
     conversation.active_turn = reply
     conversation.active_leaf = reply
-    update_fields = ["active_turn", "active_leaf", "updated_at"]
+    conversation.updated_at = timezone.now()
+    # conversation.save(update_fields=...) as one plain UPDATE (Conversation has no save()
+    # override or signals to miss either).
+    changed = {
+        "active_turn": reply.pk,
+        "active_leaf": reply.pk,
+        "updated_at": conversation.updated_at,
+    }
     # A message of attachments alone is named after its first file until the model names it.
     if regenerate_of is None and conversation_title_from_message(
         conversation=conversation, text=content or (carried[0].name if carried else "")
     ):
-        update_fields.append("title")
-    conversation.save(update_fields=update_fields)
+        changed["title"] = conversation.title
+    plain_sql.update(Conversation, conversation.pk, changed)
     return Turn(
         conversation=conversation,
         user_message=user_message,

@@ -466,8 +466,14 @@ LLM_MAX_TOOL_ROUNDS = env.int("LLM_MAX_TOOL_ROUNDS", default=5)
 # an error result instead of being run (the model still gets a result for each call).
 LLM_MAX_TOOL_CALLS_PER_ROUND = env.int("LLM_MAX_TOOL_CALLS_PER_ROUND", default=4)
 LLM_MAX_TOOL_CALLS_PER_TURN = env.int("LLM_MAX_TOOL_CALLS_PER_TURN", default=10)
-# Threads (and so database connections) per process for turn tasks' ORM calls.
-TURN_DB_THREADS = env.int("TURN_DB_THREADS", default=4)
+# Threads (and so database connections) per process for turn tasks' ORM calls. SQLite: one.
+# It writes one transaction at a time anyway; more threads only wait for its write lock
+# (its busy handler sleeps 1, 2, 5, 10 ms...) and take the GIL from the event loop in turn,
+# which at a few hundred running replies delayed first tokens by hundreds of ms
+# (docs/benchmark.md). PostgreSQL: four, whose round trips overlap.
+TURN_DB_THREADS = env.int(
+    "TURN_DB_THREADS", default=1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 4
+)
 
 # --- Streaming ------------------------------------------------------------------------
 # Deltas arriving within this window are sent as one event, so a fast model cannot flood

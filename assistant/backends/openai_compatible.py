@@ -182,7 +182,7 @@ class OpenAICompatibleBackend(LLMBackend):
             kwargs["tools"] = options.tools
             if options.tool_choice is not None:
                 kwargs["tool_choice"] = options.tool_choice
-        return kwargs
+        return _untransformed(kwargs)
 
     async def _open_stream(self, kwargs: dict[str, Any]) -> tuple[Any, int]:
         """Start a streamed completion; returns its chunks and the SDK's retry count.
@@ -471,6 +471,21 @@ def _usage_of(usage: dict[str, Any]) -> Usage:
         prompt_tokens=usage.get("prompt_tokens") or 0,
         completion_tokens=usage.get("completion_tokens") or 0,
     )
+
+
+def _untransformed(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`create()`'s arguments with everything but the model in `extra_body`.
+
+    The SDK walks every argument of `create()` through its TypedDict annotations before
+    sending it (openai._utils._transform): about 0.1 ms of CPU per message and 0.25 ms for
+    the tools' schemas, on every model call and before its first token. Ours are plain JSON
+    already, which that walk would give back unchanged; `extra_body` is merged into the
+    same JSON body as it is. `messages` must still be given (it is required): empty, and
+    replaced by extra_body's. `model` stays a real argument: Azure's client builds the
+    deployment's URL from it. The request on the wire is the same.
+    """
+    body = dict(kwargs)
+    return {"model": body.pop("model"), "messages": [], "extra_body": body}
 
 
 def _collect_tool_fragments(

@@ -50,6 +50,40 @@ def test_partial_reply_is_written_about_once_a_second(llm_upstream, user, settin
     assert finished.events <= 52
 
 
+def test_replies_running_together_are_written_in_one_database_call(
+    llm_upstream, user, settings, monkeypatch
+):
+    """One trip to a database thread (one transaction) per interval for all the replies of
+    the process, not one per reply; each reply still gets its text and heartbeat."""
+    import asyncio
+
+    from assistant.turn_runner import persister
+
+    settings.STREAM_PERSIST_INTERVAL_SECONDS = 0.1
+    original = persister._save_partials
+    batches = []
+
+    async def recording(partials):
+        batches.append([str(reply_id) for reply_id, _ in partials])
+        await original(partials)
+
+    monkeypatch.setattr(persister, "_save_partials", recording)
+    turns = []
+    for name in ("一", "二"):
+        chunks = [f"{name}{i} " for i in range(20)]
+        llm_upstream.enqueue(reply("".join(chunks), chunks=chunks, interval=0.04))  # ~0.8 s
+        conversation = ConversationFactory(owner=user)
+        turns.append(turn_start(user=user, content=name, conversation=conversation))
+
+    async def both():
+        return await asyncio.gather(*(run_turn_and_wait(t.reply.pk) for t in turns))
+
+    assert [o.status for o in async_to_sync(both)()] == ["complete", "complete"]
+    ids = {str(t.reply.pk) for t in turns}
+    assert any(set(batch) == ids for batch in batches)  # both replies in one call
+    assert all(len(batch) == len(set(batch)) for batch in batches)
+
+
 def test_the_first_delta_is_not_delayed_by_coalescing(llm_upstream, user, settings):
     settings.STREAM_COALESCE_MS = 5000  # even with a huge window the first delta goes at once
     llm_upstream.enqueue(reply("ab", chunks=["a", "b"], interval=0.2))
@@ -102,16 +136,16 @@ def test_a_failed_partial_write_neither_stops_the_writes_nor_the_finish(
     from assistant.turn_runner import persister
 
     settings.STREAM_PERSIST_INTERVAL_SECONDS = 0.05
-    original = persister._save_partial
+    original = persister._save_partials
     calls = []
 
-    async def fails_once(**kwargs):
-        calls.append(kwargs)
+    async def fails_once(partials):
+        calls.append(partials)
         if len(calls) == 1:
             raise RuntimeError("database went away")
-        await original(**kwargs)
+        await original(partials)
 
-    monkeypatch.setattr(persister, "_save_partial", fails_once)
+    monkeypatch.setattr(persister, "_save_partials", fails_once)
     chunks = [f"p{i} " for i in range(20)]
     llm_upstream.enqueue(reply("".join(chunks), chunks=chunks, interval=0.03))
     turn = turn_start(user=user, content="書き込み", conversation=ConversationFactory(owner=user))

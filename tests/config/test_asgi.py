@@ -23,3 +23,13 @@ def test_a_server_process_freezes_what_startup_made(live):
     frozen = _records(live.log_path.read_text(errors="replace"), "startup_objects_frozen")
     assert len(frozen) == 1
     assert frozen[0]["objects"] > 50_000
+
+
+def test_a_server_process_lets_its_event_loop_take_the_gil_back_within_half_a_millisecond(live):
+    # Python's default is 5 ms: the loop waited that long for the GIL behind a database thread.
+    from assistant.startup import GIL_SWITCH_INTERVAL_SECONDS
+
+    assert GIL_SWITCH_INTERVAL_SECONDS == 0.0005
+    records = _records(live.log_path.read_text(errors="replace"), "gil_switch_interval_set")
+    assert len(records) == 1
+    assert records[0]["seconds"] == pytest.approx(GIL_SWITCH_INTERVAL_SECONDS)

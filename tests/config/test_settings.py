@@ -119,3 +119,17 @@ def test_seed_guide_names_are_read_when_kaiwas_are_unset():
             ["MAX_RETRIES", "LLM_MAX_RETRIES", True],
         ],
     ]
+
+
+def test_turn_database_threads_default_to_one_on_sqlite_and_four_on_postgres():
+    """SQLite writes one transaction at a time: more turn threads only contend for its lock."""
+    cases = {
+        "sqlite:////tmp/kaiwa-settings-test.sqlite3": 1,
+        "postgres://u@db.example:5432/kaiwa": 4,
+    }
+    for url, threads in cases.items():
+        result = _settings_in_subprocess({"DATABASE_URL": url}, "settings.TURN_DB_THREADS")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == threads
+    explicit = {"DATABASE_URL": "sqlite:////tmp/x.sqlite3", "TURN_DB_THREADS": "3"}
+    assert json.loads(_settings_in_subprocess(explicit, "settings.TURN_DB_THREADS").stdout) == 3
