@@ -125,11 +125,13 @@ def check_sso(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         )
     tenants = getattr(settings, "OIDC_ALLOWED_TENANTS", [])
     domains = getattr(settings, "OIDC_ALLOWED_DOMAINS", [])
-    if not problem and is_entra_multi_tenant(issuer) and not (tenants or domains):
+    # Domains do not fence a multi-tenant issuer: any tenant's administrator can give a
+    # user an address in your domain; only the tenant id is Microsoft's word.
+    if not problem and is_entra_multi_tenant(issuer) and not tenants:
         messages.append(
             Error(
                 f"OIDC_ISSUER={issuer!r} lets any Microsoft Entra organisation sign in; "
-                "set OIDC_ALLOWED_TENANTS (or OIDC_ALLOWED_DOMAINS).",
+                "set OIDC_ALLOWED_TENANTS (OIDC_ALLOWED_DOMAINS alone is not enough).",
                 hint="Or your tenant's own: https://login.microsoftonline.com/<tenant>/v2.0",
                 id="accounts.E008",
             )

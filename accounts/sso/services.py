@@ -39,15 +39,21 @@ class SsoRefused(Exception):
 
 
 def sso_email_domain(claims: dict[str, Any]) -> str | None:
-    """The e-mail domain the allow-list judges: of `email`, unless the provider says it is
-    unverified, else of `preferred_username` (Entra ID's sign-in name, user@domain)."""
+    """The e-mail domain the allow-list judges: of `email`, and only when the provider says
+    it is verified, or None.
+
+    Silence is not verification: Entra ID omits `email_verified`, and there an
+    administrator of any tenant can give a user any address ("nOAuth"). Its optional
+    claim `xms_edov` (the address's domain is verified by the tenant) counts instead.
+    `preferred_username` never counts: Microsoft says it is mutable and must not be used
+    for authorisation decisions.
+    """
     email = claims.get("email")
-    if isinstance(email, str) and "@" in email and claims.get("email_verified") is not False:
-        return email.rsplit("@", 1)[1].strip().lower() or None
-    name = claims.get("preferred_username")
-    if isinstance(name, str) and "@" in name:
-        return name.rsplit("@", 1)[1].strip().lower() or None
-    return None
+    if not isinstance(email, str) or "@" not in email:
+        return None
+    if claims.get("email_verified") is not True and claims.get("xms_edov") is not True:
+        return None
+    return email.rsplit("@", 1)[1].strip().lower() or None
 
 
 def sso_check_allowed(*, config: SsoConfig, claims: dict[str, Any]) -> None:

@@ -272,7 +272,7 @@ def test_a_disallowed_domain_is_refused(client, settings, sso):
 def test_an_allowed_domain_signs_in_even_with_signup_closed(client, settings, sso):
     settings.OIDC_ALLOWED_DOMAINS = ["example.co.jp"]
     settings.SIGNUP_MODE = "closed"
-    sso.user = {"sub": "insider", "email": "jiro@EXAMPLE.co.jp"}
+    sso.user = {"sub": "insider", "email": "jiro@EXAMPLE.co.jp", "email_verified": True}
 
     assert sign_in(client, sso).status_code == 302
     assert User.objects.filter(email="jiro@EXAMPLE.co.jp").exists()
@@ -285,9 +285,38 @@ def test_an_unverified_email_does_not_pass_the_domain_list(client, settings, sso
     assert_refused(sign_in(client, sso), "domain")
 
 
-def test_entra_preferred_username_gives_the_domain_when_there_is_no_email(client, settings, sso):
+def test_an_email_not_said_to_be_verified_does_not_pass_the_domain_list(client, settings, sso):
+    # Entra ID sends `email` without `email_verified`, and another tenant's admin can set
+    # any address there ("nOAuth"): silence is not verification.
+    settings.OIDC_ALLOWED_DOMAINS = ["example.co.jp"]
+    sso.user = {"sub": "claims-it", "email": "ceo@example.co.jp"}
+
+    assert_refused(sign_in(client, sso), "domain")
+    assert User.objects.count() == 0
+
+
+def test_preferred_username_does_not_pass_the_domain_list(client, settings, sso):
+    # Microsoft: preferred_username is mutable and must not be used for authorisation.
     settings.OIDC_ALLOWED_DOMAINS = ["contoso.com"]
     sso.user = {"sub": "entra-1", "preferred_username": "adele@contoso.com"}
+
+    assert_refused(sign_in(client, sso), "domain")
+    assert User.objects.count() == 0
+
+
+def test_entra_xms_edov_verifies_the_email_domain(client, settings, sso):
+    settings.OIDC_ALLOWED_DOMAINS = ["contoso.com"]
+    sso.user = {"sub": "entra-2", "email": "megan@contoso.com", "xms_edov": False}
+    assert_refused(sign_in(client, sso), "domain")
+
+    sso.user["xms_edov"] = True
+    assert sign_in(Client(), sso).status_code == 302
+    assert User.objects.get().email == "megan@contoso.com"
+
+
+def test_preferred_username_still_names_the_account_the_tenant_list_admits(client, settings, sso):
+    settings.OIDC_ALLOWED_TENANTS = [TENANT]
+    sso.user = {"sub": "entra-3", "preferred_username": "adele@contoso.com", "tid": TENANT}
 
     assert sign_in(client, sso).status_code == 302
     assert User.objects.get().username == "adele@contoso.com"
@@ -295,11 +324,11 @@ def test_entra_preferred_username_gives_the_domain_when_there_is_no_email(client
 
 def test_a_user_who_left_the_domain_is_refused_next_time(client, settings, sso):
     settings.OIDC_ALLOWED_DOMAINS = ["example.co.jp"]
-    sso.user = {"sub": "leaver", "email": "leaver@example.co.jp"}
-    sign_in(client, sso)
+    sso.user = {"sub": "leaver", "email": "leaver@example.co.jp", "email_verified": True}
+    assert sign_in(client, sso).status_code == 302
     client.logout()
 
-    sso.user = {"sub": "leaver", "email": "leaver@elsewhere.com"}
+    sso.user = {"sub": "leaver", "email": "leaver@elsewhere.com", "email_verified": True}
 
     assert_refused(sign_in(Client(), sso), "domain")
 
@@ -475,10 +504,14 @@ def test_other_sso_checks(settings):
     settings.OIDC_CLIENT_SECRET = "secret"  # noqa: S105
     settings.OIDC_SCOPES = ["email"]
     settings.OIDC_ALLOWED_DOMAINS = ["@bad@"]
-    assert sorted(e.id for e in _errors()) == ["accounts.E006", "accounts.E009"]
+    assert sorted(e.id for e in _errors()) == ["accounts.E006", "accounts.E008", "accounts.E009"]
 
     settings.OIDC_ALLOWED_DOMAINS = []
     settings.OIDC_SCOPES = ["openid"]
+    assert [e.id for e in _errors()] == ["accounts.E008"]
+
+    # Domains alone do not fence a multi-tenant issuer: any tenant's admin sets addresses.
+    settings.OIDC_ALLOWED_DOMAINS = ["contoso.com"]
     assert [e.id for e in _errors()] == ["accounts.E008"]
 
     settings.OIDC_ALLOWED_TENANTS = [TENANT]

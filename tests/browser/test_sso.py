@@ -28,6 +28,7 @@ def provider():
         fake.user = {
             "sub": "entra-object-42",
             "email": "hanako@example.co.jp",
+            "email_verified": True,
             "given_name": "花子",
         }
         yield fake

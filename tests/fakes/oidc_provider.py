@@ -91,7 +91,11 @@ class FakeOIDCProvider(LoopbackServer):
         self.client_secret = client_secret
         self.tenant_issuer = tenant_issuer
         super().__init__(host=host)
-        self.user: dict[str, Any] = {"sub": "subject-1", "email": "hanako@example.co.jp"}
+        self.user: dict[str, Any] = {
+            "sub": "subject-1",
+            "email": "hanako@example.co.jp",
+            "email_verified": True,
+        }
         self.tamper: dict[str, Any] = {}
         self.authorize_requests: list[AuthorizeRequest] = []
         self.counters = _Counters()
