@@ -20,6 +20,8 @@ from accounts.sso.config import SsoConfig
 logger = logging.getLogger("kaiwa.accounts")
 
 _USERNAME_MAX = 150
+# First-sign-in inserts tried before giving up when others keep taking the free username.
+_CREATE_ATTEMPTS = 3
 
 
 class SsoProblem(enum.Enum):
@@ -114,25 +116,36 @@ def _identity_create(*, config: SsoConfig, claims: dict[str, Any]) -> SsoIdentit
     # and a match on it alone would hand that account to whoever the provider says owns it.
     if email and User.objects.filter(email__iexact=email).exists():
         raise SsoRefused(SsoProblem.ACCOUNT_EXISTS)
-    try:
-        with transaction.atomic():
-            user = User(username=_free_username(claims, email), email=email)
-            user.first_name = str(claims.get("given_name") or "")[:150]
-            user.last_name = str(claims.get("family_name") or "")[:150]
-            user.set_unusable_password()  # signs in through the provider only
-            user.save()
-            return SsoIdentity.objects.create(
-                user=user,
-                issuer=claims["iss"],
-                subject=str(claims["sub"]),
-                tenant_id=str(claims.get("tid") or "")[:64],
-                email=email,
+    for attempt in range(1, _CREATE_ATTEMPTS + 1):
+        username = _free_username(claims, email)
+        try:
+            with transaction.atomic():
+                user = User(username=username, email=email)
+                user.first_name = str(claims.get("given_name") or "")[:150]
+                user.last_name = str(claims.get("family_name") or "")[:150]
+                user.set_unusable_password()  # signs in through the provider only
+                user.save()
+                return SsoIdentity.objects.create(
+                    user=user,
+                    issuer=claims["iss"],
+                    subject=str(claims["sub"]),
+                    tenant_id=str(claims.get("tid") or "")[:64],
+                    email=email,
+                )
+        except IntegrityError:
+            # Either the same person's other tab signed in first and made the account, or
+            # someone else's first sign-in took the username between the check and the
+            # insert: then try again with a name free now.
+            identity = (
+                SsoIdentity.objects.select_related("user")
+                .filter(issuer=claims["iss"], subject=str(claims["sub"]))
+                .first()
             )
-    except IntegrityError:
-        # The same person's other tab signed in first: that one made the account.
-        return SsoIdentity.objects.select_related("user").get(
-            issuer=claims["iss"], subject=str(claims["sub"])
-        )
+            if identity is not None:
+                return identity
+            if attempt == _CREATE_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def _free_username(claims: dict[str, Any], email: str) -> str:

@@ -131,6 +131,56 @@ def test_a_second_sign_in_is_the_same_user_found_by_subject(client, sso):
     assert SsoIdentity.objects.get().email == "taro.yamada@example.co.jp"
 
 
+def _race_after_free_username(monkeypatch, racer) -> None:
+    """Run `racer(name)` once, between the free-username check and the account's insert:
+    another sign-in that wins the race."""
+    from accounts.sso import services
+
+    original = services._free_username  # noqa: SLF001 - the window under test
+    raced = []
+
+    def free_username_then_race(claims, email):
+        name = original(claims, email)
+        if not raced:
+            raced.append(name)
+            racer(name)
+        return name
+
+    monkeypatch.setattr(services, "_free_username", free_username_then_race)
+
+
+def test_two_people_racing_for_one_username_both_get_an_account(client, sso, monkeypatch):
+    # Someone else's first sign-in takes the name after it was found free.
+    _race_after_free_username(monkeypatch, lambda name: UserFactory(username=name))
+    sso.user = {"sub": "second-person", "email": "sato@example.co.jp"}
+
+    response = sign_in(client, sso)
+
+    assert response.status_code == 302
+    user = User.objects.get(sso_identities__subject="second-person")
+    assert user.username == "sato@example.co.jp-2"
+    assert response.wsgi_request.user == user
+    racer = User.objects.get(username="sato@example.co.jp")
+    assert not racer.sso_identities.exists()
+
+
+def test_the_same_person_racing_in_two_tabs_gets_one_account(client, sso, monkeypatch):
+    sso.user = {"sub": "two-tabs", "email": "suzuki@example.co.jp"}
+
+    def other_tab(name):
+        other = UserFactory(username=f"{name}-tab")
+        SsoIdentity.objects.create(user=other, issuer=sso.issuer, subject="two-tabs")
+
+    _race_after_free_username(monkeypatch, other_tab)
+
+    response = sign_in(client, sso)
+
+    assert response.status_code == 302
+    assert response.wsgi_request.user.username == "suzuki@example.co.jp-tab"
+    assert SsoIdentity.objects.count() == 1
+    assert not User.objects.filter(username="suzuki@example.co.jp").exists()
+
+
 def test_next_is_followed_only_within_the_site(client, sso):
     assert sign_in(client, sso, next_url="/notes/")["Location"] == "/notes/"
     client.logout()
