@@ -76,6 +76,32 @@ def pdf_bytes(pages: list[str], *, password: str | None = None) -> bytes:
     return out.getvalue()
 
 
+def pdf_sharing_one_stream(pages: int, text: str) -> bytes:
+    """A PDF of `pages` pages that all draw one compressed content stream showing `text`:
+    small to upload, costly to extract."""
+    writer = PdfWriter()
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type1"),
+            NameObject("/BaseFont"): NameObject("/Helvetica"),
+        }
+    )
+    resources = DictionaryObject(
+        {NameObject("/Font"): DictionaryObject({NameObject("/F1"): writer._add_object(font)})}
+    )
+    stream = DecodedStreamObject()
+    stream.set_data(f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1"))
+    contents = writer._add_object(stream.flate_encode())
+    for _ in range(pages):
+        page = writer.add_blank_page(612, 792)
+        page[NameObject("/Resources")] = resources
+        page[NameObject("/Contents")] = contents
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
 def docx_bytes(paragraphs: list[str]) -> bytes:
     document = docx.Document()
     for text in paragraphs:

@@ -34,6 +34,12 @@ IMAGE_MAX_SHORT_SIDE = 768
 IMAGE_MAX_PIXELS = 50_000_000
 # A DOCX is a zip: its members together may not unpack to more than this.
 DOCX_MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+# A document's work is bounded by its pages and its text, not by its upload size: a small
+# PDF can repeat one compressed content stream on thousands of pages. A PDF with more pages
+# is refused before any text is extracted; a document whose text grows past
+# DOCUMENT_MAX_CHARACTERS is refused as soon as it does (extraction stops there).
+PDF_MAX_PAGES = 500
+DOCUMENT_MAX_CHARACTERS = 2_000_000
 
 # The separator between a PDF's pages in the stored text; other documents are cut between
 # lines (paragraphs for DOCX).
@@ -163,7 +169,17 @@ def _inspect_pdf(data: bytes) -> InspectedFile:
                 "The PDF is encrypted (protected by a password); save an unprotected copy and "
                 "attach that."
             )
-        pages = [_clean_text(page.extract_text() or "") for page in reader.pages]
+        if len(reader.pages) > PDF_MAX_PAGES:
+            raise AttachmentUnreadable(
+                f"The PDF has more than {PDF_MAX_PAGES:,} pages; attach the pages you need."
+            )
+        pages = []
+        characters = 0
+        for page in reader.pages:
+            pages.append(_clean_text(page.extract_text() or ""))
+            characters += len(pages[-1])
+            if characters > DOCUMENT_MAX_CHARACTERS:
+                raise _too_much_text()
     except AttachmentUnreadable:
         raise
     except Exception as exc:  # noqa: BLE001  # pypdf raises many kinds for a broken file
@@ -183,6 +199,13 @@ def _inspect_pdf(data: bytes) -> InspectedFile:
         text=PAGE_SEPARATOR.join(page.replace(PAGE_SEPARATOR, "\n") for page in pages),
         units=len(pages),
         pages=len(pages),
+    )
+
+
+def _too_much_text() -> AttachmentUnreadable:
+    return AttachmentUnreadable(
+        f"The document has more than {DOCUMENT_MAX_CHARACTERS:,} characters of text; attach "
+        "the part you need."
     )
 
 

@@ -2,12 +2,14 @@
 
 import io
 
+import pypdf
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import translation
 from PIL import Image
 
 from assistant.attachment_context import document_block
+from conversations.attachments import files
 from conversations.attachments.services import included_note
 from conversations.models import Attachment, Message, MessageAttachment
 from tests.attachment_files import (
@@ -16,6 +18,7 @@ from tests.attachment_files import (
     docx_bytes,
     image_bytes,
     pdf_bytes,
+    pdf_sharing_one_stream,
 )
 from tests.factories import ConversationFactory
 
@@ -137,6 +140,49 @@ def test_an_unreadable_pdf_gets_a_clear_message(api_client, conversation, settin
     assert response.json()["code"] == "attachment_unreadable"
     assert phrase in response.json()["detail"]
     assert not Attachment.objects.exists() and not stored_files(settings)
+
+
+def test_a_pdf_over_the_page_limit_is_refused_before_extraction(
+    api_client, conversation, settings, monkeypatch
+):
+    monkeypatch.setattr(files, "PDF_MAX_PAGES", 5)
+    extracted = count_extractions(monkeypatch)
+    response = upload(api_client, conversation, pdf_sharing_one_stream(6, "x"), "big.pdf")
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "attachment_unreadable"
+    assert "more than 5 pages" in response.json()["detail"]
+    assert extracted == []
+    assert not Attachment.objects.exists() and not stored_files(settings)
+    assert (
+        upload(api_client, conversation, pdf_sharing_one_stream(5, "x"), "ok.pdf").status_code
+        == 201
+    )
+
+
+def test_a_pdf_with_too_much_text_stops_being_read_at_the_limit(
+    api_client, conversation, settings, monkeypatch
+):
+    # 200 pages of 100 characters each, one shared stream; the limit is passed on page 11.
+    monkeypatch.setattr(files, "DOCUMENT_MAX_CHARACTERS", 1000)
+    extracted = count_extractions(monkeypatch)
+    response = upload(api_client, conversation, pdf_sharing_one_stream(200, "y" * 100), "t.pdf")
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "attachment_unreadable"
+    assert "more than 1,000 characters" in response.json()["detail"]
+    assert len(extracted) == 11
+    assert not Attachment.objects.exists() and not stored_files(settings)
+
+
+def count_extractions(monkeypatch) -> list:
+    calls = []
+    extract = pypdf.PageObject.extract_text
+
+    def counted(page, *args, **kwargs):
+        calls.append(page)
+        return extract(page, *args, **kwargs)
+
+    monkeypatch.setattr(pypdf.PageObject, "extract_text", counted)
+    return calls
 
 
 def test_another_users_attachment_is_404_on_every_route(
