@@ -2,6 +2,7 @@
 with pypdf, a DOCX with python-docx."""
 
 import io
+import zipfile
 
 import docx
 from PIL import Image
@@ -109,3 +110,28 @@ def docx_bytes(paragraphs: list[str]) -> bytes:
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
+
+
+def docx_with_members(document_xml: bytes, **extra: bytes) -> bytes:
+    """A DOCX made by python-docx whose word/document.xml is replaced and to which the
+    `extra` members (name: bytes) are added; everything deflated, so repetition is small."""
+    source = zipfile.ZipFile(io.BytesIO(docx_bytes(["x"])))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member in source.infolist():
+            data = source.read(member)
+            archive.writestr(
+                member.filename, document_xml if member.filename == "word/document.xml" else data
+            )
+        for name, data in extra.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def document_xml(paragraphs: list[str]) -> bytes:
+    body = "".join(f"<w:p><w:r><w:t>{text}</w:t></w:r></w:p>" for text in paragraphs)
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+        f"<w:body>{body}</w:body></w:document>"
+    ).encode()

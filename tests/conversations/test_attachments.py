@@ -15,7 +15,9 @@ from conversations.models import Attachment, Message, MessageAttachment
 from tests.attachment_files import (
     GPS_INFO,
     animated_gif,
+    document_xml,
     docx_bytes,
+    docx_with_members,
     image_bytes,
     pdf_bytes,
     pdf_sharing_one_stream,
@@ -171,6 +173,45 @@ def test_a_pdf_with_too_much_text_stops_being_read_at_the_limit(
     assert "more than 1,000 characters" in response.json()["detail"]
     assert len(extracted) == 11
     assert not Attachment.objects.exists() and not stored_files(settings)
+
+
+@pytest.mark.parametrize(
+    ("limit", "extra"),
+    [
+        ("DOCX_MAX_DOCUMENT_XML_BYTES", {}),
+        ("DOCX_MAX_UNPACKED_BYTES", {"word/pad.bin": bytes(300_000)}),
+    ],
+    ids=["document-xml", "whole-archive"],
+)
+def test_a_docx_that_unpacks_too_large_is_refused_unparsed(
+    api_client, conversation, settings, monkeypatch, limit, extra
+):
+    size = 250_000 if limit == "DOCX_MAX_DOCUMENT_XML_BYTES" else 1_000
+    # word/document.xml of ~250 KB (or a 300 KB member) that deflates to a few KB: a zip
+    # bomb, made small.
+    data = docx_with_members(document_xml(["z" * 100] * (size // 130)), **extra)
+    monkeypatch.setattr(files, limit, 200_000)
+    parsed = []
+    monkeypatch.setattr(files.docx, "Document", lambda *a, **k: parsed.append(a))
+    assert len(data) < 50_000
+    response = upload(api_client, conversation, data, "bomb.docx")
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "attachment_unreadable"
+    assert "200,000" in response.json()["detail"]
+    assert parsed == []
+    assert not Attachment.objects.exists() and not stored_files(settings)
+
+
+def test_a_docx_with_too_much_text_is_refused(api_client, conversation, monkeypatch):
+    monkeypatch.setattr(files, "DOCUMENT_MAX_CHARACTERS", 1000)
+    data = docx_with_members(document_xml(["w" * 100] * 11))
+    response = upload(api_client, conversation, data, "long.docx")
+    assert response.status_code == 422, response.content
+    assert "more than 1,000 characters" in response.json()["detail"]
+    fits = upload(
+        api_client, conversation, docx_with_members(document_xml(["w" * 100] * 10)), "ok.docx"
+    )
+    assert fits.status_code == 201, fits.content
 
 
 def count_extractions(monkeypatch) -> list:
