@@ -135,3 +135,18 @@ def document_xml(paragraphs: list[str]) -> bytes:
         '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
         f"<w:body>{body}</w:body></w:document>"
     ).encode()
+
+
+def damaged_images() -> dict[str, bytes]:
+    """Images that Pillow identifies but cannot read whole: cut short, or with EXIF data
+    that is not TIFF (Pillow raises SyntaxError when it parses it)."""
+    broken_exif = {}
+    for fmt in ("PNG", "WEBP"):
+        out = io.BytesIO()
+        Image.new("RGB", (16, 16), (0, 90, 200)).save(out, format=fmt, exif=b"not-a-tiff-header")
+        broken_exif[fmt] = out.getvalue()
+    return {
+        "truncated-png": image_bytes(64, 48)[:70],
+        "png-broken-exif": broken_exif["PNG"],
+        "webp-broken-exif": broken_exif["WEBP"],
+    }

@@ -21,7 +21,7 @@ from pathlib import PurePath
 import charset_normalizer
 import docx
 import pypdf
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from conversations.errors import AttachmentTypeUnsupported, AttachmentUnreadable
 
@@ -132,7 +132,7 @@ def _inspect_image(data: bytes) -> InspectedFile:
         encoded = _encode_without_metadata(upright, image_format)
     except (AttachmentTypeUnsupported, AttachmentUnreadable):
         raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except Exception as exc:  # noqa: BLE001  # Pillow raises many kinds (SyntaxError for EXIF)
         raise AttachmentUnreadable("The image is damaged and could not be read.") from exc
     content_type, extension = _IMAGE_FORMATS[image_format]
     return InspectedFile(

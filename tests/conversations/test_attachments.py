@@ -15,6 +15,7 @@ from conversations.models import Attachment, Message, MessageAttachment
 from tests.attachment_files import (
     GPS_INFO,
     animated_gif,
+    damaged_images,
     document_xml,
     docx_bytes,
     docx_with_members,
@@ -224,6 +225,17 @@ def count_extractions(monkeypatch) -> list:
 
     monkeypatch.setattr(pypdf.PageObject, "extract_text", counted)
     return calls
+
+
+@pytest.mark.parametrize(("name", "data"), damaged_images().items(), ids=damaged_images().keys())
+def test_a_damaged_image_is_unreadable_not_a_server_error(
+    api_client, conversation, settings, name, data
+):
+    response = upload(api_client, conversation, data, f"{name}.img")
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "attachment_unreadable"
+    assert "damaged" in response.json()["detail"]
+    assert not Attachment.objects.exists() and not stored_files(settings)
 
 
 def test_another_users_attachment_is_404_on_every_route(
