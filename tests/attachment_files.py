@@ -2,6 +2,7 @@
 with pypdf, a DOCX with python-docx."""
 
 import io
+import zipfile
 
 import docx
 from PIL import Image
@@ -76,6 +77,32 @@ def pdf_bytes(pages: list[str], *, password: str | None = None) -> bytes:
     return out.getvalue()
 
 
+def pdf_sharing_one_stream(pages: int, text: str) -> bytes:
+    """A PDF of `pages` pages that all draw one compressed content stream showing `text`:
+    small to upload, costly to extract."""
+    writer = PdfWriter()
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type1"),
+            NameObject("/BaseFont"): NameObject("/Helvetica"),
+        }
+    )
+    resources = DictionaryObject(
+        {NameObject("/Font"): DictionaryObject({NameObject("/F1"): writer._add_object(font)})}
+    )
+    stream = DecodedStreamObject()
+    stream.set_data(f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1"))
+    contents = writer._add_object(stream.flate_encode())
+    for _ in range(pages):
+        page = writer.add_blank_page(612, 792)
+        page[NameObject("/Resources")] = resources
+        page[NameObject("/Contents")] = contents
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
 def docx_bytes(paragraphs: list[str]) -> bytes:
     document = docx.Document()
     for text in paragraphs:
@@ -83,3 +110,43 @@ def docx_bytes(paragraphs: list[str]) -> bytes:
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
+
+
+def docx_with_members(document_xml: bytes, **extra: bytes) -> bytes:
+    """A DOCX made by python-docx whose word/document.xml is replaced and to which the
+    `extra` members (name: bytes) are added; everything deflated, so repetition is small."""
+    source = zipfile.ZipFile(io.BytesIO(docx_bytes(["x"])))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member in source.infolist():
+            data = source.read(member)
+            archive.writestr(
+                member.filename, document_xml if member.filename == "word/document.xml" else data
+            )
+        for name, data in extra.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def document_xml(paragraphs: list[str]) -> bytes:
+    body = "".join(f"<w:p><w:r><w:t>{text}</w:t></w:r></w:p>" for text in paragraphs)
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+        f"<w:body>{body}</w:body></w:document>"
+    ).encode()
+
+
+def damaged_images() -> dict[str, bytes]:
+    """Images that Pillow identifies but cannot read whole: cut short, or with EXIF data
+    that is not TIFF (Pillow raises SyntaxError when it parses it)."""
+    broken_exif = {}
+    for fmt in ("PNG", "WEBP"):
+        out = io.BytesIO()
+        Image.new("RGB", (16, 16), (0, 90, 200)).save(out, format=fmt, exif=b"not-a-tiff-header")
+        broken_exif[fmt] = out.getvalue()
+    return {
+        "truncated-png": image_bytes(64, 48)[:70],
+        "png-broken-exif": broken_exif["PNG"],
+        "webp-broken-exif": broken_exif["WEBP"],
+    }

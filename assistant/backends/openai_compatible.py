@@ -248,7 +248,9 @@ class OpenAICompatibleBackend(LLMBackend):
                     await stream.close()
             except openai.OpenAIError as exc:
                 log.retries = max(log.retries, _retries_of(exc))
-                raise self._map_error(exc, "chat") from _cause(exc)
+                raise self._map_error(
+                    exc, "chat", images_sent=_has_image_parts(messages)
+                ) from _cause(exc)
             if finish_reason == "content_filter":
                 raise ContentFiltered("The provider's content filter stopped the reply.")
             tool_calls = _assemble(calls)
@@ -281,7 +283,9 @@ class OpenAICompatibleBackend(LLMBackend):
                 completion = raw.parse()
             except openai.OpenAIError as exc:
                 log.retries = max(log.retries, _retries_of(exc))
-                raise self._map_error(exc, "chat") from _cause(exc)
+                raise self._map_error(
+                    exc, "chat", images_sent=_has_image_parts(messages)
+                ) from _cause(exc)
             log.model = completion.model or log.model
             log.usage = _usage(completion.usage) if completion.usage else None
             if not completion.choices:
@@ -406,8 +410,11 @@ class OpenAICompatibleBackend(LLMBackend):
 
     # -- errors ----------------------------------------------------------------------
 
-    def _map_error(self, exc: openai.OpenAIError, purpose: Purpose) -> LLMError:
-        """Our error for an SDK failure (already retried by the SDK); never echoes the key."""
+    def _map_error(
+        self, exc: openai.OpenAIError, purpose: Purpose, *, images_sent: bool = False
+    ) -> LLMError:
+        """Our error for an SDK failure (already retried by the SDK); never echoes the key.
+        `images_sent`: the request carried image parts (only then can a refusal be theirs)."""
         if isinstance(exc, openai.APITimeoutError):
             return UpstreamTimeout()
         if isinstance(exc, openai.APIConnectionError):
@@ -424,7 +431,7 @@ class OpenAICompatibleBackend(LLMBackend):
         if isinstance(exc, openai.APIStatusError):
             if _is_content_filter(exc):
                 return ContentFiltered(_content_filter_detail(exc))
-            if purpose == "chat" and _is_image_refusal(exc):
+            if purpose == "chat" and images_sent and _is_image_refusal(exc):
                 return ImagesRefused()
             if exc.status_code == 404:
                 return UpstreamError(
@@ -535,11 +542,20 @@ def _cause(exc: openai.OpenAIError) -> BaseException | None:
     return exc
 
 
+def _has_image_parts(messages: Any) -> bool:
+    return any(
+        isinstance(part, dict) and part.get("type") == "image_url"
+        for message in messages or ()
+        if isinstance(message, dict) and isinstance(message.get("content"), list)
+        for part in message["content"]
+    )
+
+
 def _is_image_refusal(exc: openai.APIStatusError) -> bool:
     """A 400/422 about images: what OpenAI ("image_url is only supported by certain
     models"), Azure and compatible servers ("not a multimodal model") answer a model that
-    cannot read the image parts it was sent. Kaiwa sends image parts only with a user's
-    images, so such a refusal is about them."""
+    cannot read the image parts it was sent. Asked only when the request carried image
+    parts (a user's images): any other 400 that mentions "image" is not about them."""
     if exc.status_code not in (400, 422):
         return False
     body = exc.body if isinstance(exc.body, dict) else {}

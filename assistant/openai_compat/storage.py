@@ -22,9 +22,13 @@ from django.utils import timezone
 from assistant.limits import quota_reserve
 from assistant.openai_compat.request import CompletionRequest, content_text
 from assistant.reply_lifecycle import active_reply_id, finish
-from conversations.attachments.services import attachment_store, attachments_link
+from conversations.attachments.services import (
+    attachment_discard,
+    attachment_prepare,
+    attachments_link,
+)
 from conversations.errors import DomainError, NotFound, TurnInProgress
-from conversations.models import Conversation, Message
+from conversations.models import Attachment, Conversation, Message
 from conversations.tree import active_path
 from usage.models import UsageKind
 from usage.services import usage_record
@@ -45,6 +49,26 @@ def call_start(*, user, request: CompletionRequest, conversation_id=None) -> Sta
         if not Conversation.objects.for_user(user).filter(pk=conversation_id).exists():
             raise NotFound("No such conversation.")
         active_reply_id(conversation_id)  # recover a dead turn before judging "busy"
+    # Images are decoded and their files written before the transaction (not while the
+    # conversation, or SQLite's whole database, is locked), for the messages that look new
+    # now; inside, the locked comparison decides which are stored. Files whose rows are not
+    # committed (a rollback, a guess that was wrong) are deleted after it.
+    images = _ImagesAtHand(user=user, messages=request.messages)
+    try:
+        images.prepare(_probably_new(conversation_id, request.messages))
+        reply = _start_in_transaction(
+            user=user, request=request, conversation_id=conversation_id, images=images
+        )
+    except BaseException:
+        images.discard(committed=False)
+        raise
+    images.discard(committed=True)
+    return StartedCall(conversation_id=reply.conversation_id, reply_id=reply.pk)
+
+
+def _start_in_transaction(
+    *, user, request: CompletionRequest, conversation_id, images: "_ImagesAtHand"
+) -> Message:
     with transaction.atomic():
         if conversation_id is None:
             conversation = Conversation.objects.create(
@@ -76,7 +100,7 @@ def call_start(*, user, request: CompletionRequest, conversation_id=None) -> Sta
             parent = message
             if message.role == Message.Role.USER:
                 last_user = message
-                _keep_images(user=user, message=message, content=wire.get("content"))
+                images.keep(message=message, index=len(request.messages) - len(new) + offset)
         reply = Message.objects.create(
             conversation=conversation,
             role=Message.Role.ASSISTANT,
@@ -92,7 +116,7 @@ def call_start(*, user, request: CompletionRequest, conversation_id=None) -> Sta
             active_turn=reply, active_leaf=reply, updated_at=now
         )
         quota_reserve(user=user, reply_id=reply.pk, tokens=request.reservation_tokens())
-    return StartedCall(conversation_id=conversation.pk, reply_id=reply.pk)
+    return reply
 
 
 def call_finish(
@@ -170,32 +194,67 @@ def _message(conversation: Conversation, wire: dict[str, Any], *, created_at) ->
     )
 
 
-def _keep_images(*, user, message: Message, content: Any) -> None:
+def _probably_new(conversation_id, messages: list[dict[str, Any]]) -> range:
+    """The indexes of the messages that are new to the conversation as it is now (read
+    without a lock: the transaction compares again)."""
+    if conversation_id is None:
+        return range(len(messages))
+    conversation = Conversation.objects.get(pk=conversation_id)
+    _, new = _unseen(active_path(conversation), messages)
+    return range(len(messages) - len(new), len(messages))
+
+
+class _ImagesAtHand:
     """A user message's image parts given as data URLs, kept as its attachments (scaled and
     stripped like any attachment), so history, exports and the admin show them. An https
     URL is the provider's to fetch and is not downloaded; an image Kaiwa cannot read is
     kept only as the message's `[image_url]` placeholder."""
-    if not isinstance(content, list):
-        return
-    images = []
-    for part in content:
-        data = _data_url_bytes(part)
-        if data is None:
-            continue
-        try:
-            images.append(
-                attachment_store(
-                    user=user,
-                    conversation=message.conversation,
-                    data=data,
-                    name=f"image-{len(images) + 1}",
-                )
-            )
-        except DomainError:
-            continue
-    if images:
-        attachments_link(message=message, attachments=images)
-        Message.objects.filter(pk=message.pk).update(attachment_count=len(images))
+
+    def __init__(self, *, user, messages: list[dict[str, Any]]) -> None:
+        self.user = user
+        self.messages = messages
+        self.prepared: dict[int, list[Attachment]] = {}
+        self.kept: list[Attachment] = []
+
+    def prepare(self, indexes: range) -> None:
+        for index in indexes:
+            if self.messages[index].get("role") == "user":
+                self._prepare(index)
+
+    def _prepare(self, index: int) -> list[Attachment]:
+        content = self.messages[index].get("content")
+        images = self.prepared.setdefault(index, [])
+        for part in content if isinstance(content, list) else []:
+            data = _data_url_bytes(part)
+            if data is None:
+                continue
+            try:
+                name = f"image-{len(images) + 1}"
+                images.append(attachment_prepare(user=self.user, data=data, name=name))
+            except DomainError:
+                continue
+        return images
+
+    def keep(self, *, message: Message, index: int) -> None:
+        """Save and link the images of request message `index` (inside the transaction);
+        a message the guess before it missed has its images prepared now."""
+        images = self.prepared.pop(index, None)
+        if images is None:
+            images = self._prepare(index)
+            self.prepared.pop(index)
+        self.kept.extend(images)
+        for attachment in images:
+            attachment.conversation = message.conversation
+            attachment.save()
+        if images:
+            attachments_link(message=message, attachments=images)
+            Message.objects.filter(pk=message.pk).update(attachment_count=len(images))
+
+    def discard(self, *, committed: bool) -> None:
+        """Delete the files whose rows were not committed."""
+        unused = [a for images in self.prepared.values() for a in images]
+        for attachment in unused if committed else unused + self.kept:
+            attachment_discard(attachment=attachment)
 
 
 def _data_url_bytes(part: Any) -> bytes | None:

@@ -99,13 +99,17 @@ def _loaded(
         system_prompt = overrides.system_prompt
     first_exchange = len(history) == 1 and history[0].parent_id is None
     # Attachments become the content of the messages that carry them (one query, only when
-    # the path has any), before anything measures the history.
-    expand_history(history, model=(overrides and overrides.model) or reply.model)
+    # the path has any), before anything measures the history: first with empty image
+    # parts (an image part's estimate does not depend on its data), then, for the messages
+    # that are kept, with the images read: an exchange left out costs no file read.
+    model = (overrides and overrides.model) or reply.model
+    expand_history(history, model=model, read_images=False)
     question = _as_text(history[-1]) if history else ""
     # What no longer fits is left out here, and summarised (or not) by the runner.
     shown, history_view = plan_history(
         conversation_id=conversation.pk, system_prompt=system_prompt, history=history
     )
+    expand_history(shown, model=model)
     context = build_context(system_prompt=system_prompt, history=shown)
     return LoadedTurn(reply, conversation, user, context, first_exchange, question, history_view)
 

@@ -21,7 +21,7 @@ from pathlib import PurePath
 import charset_normalizer
 import docx
 import pypdf
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from conversations.errors import AttachmentTypeUnsupported, AttachmentUnreadable
 
@@ -32,8 +32,17 @@ IMAGE_MAX_LONG_SIDE = 2048
 IMAGE_MAX_SHORT_SIDE = 768
 # Refused before decoding: a small file can claim a huge canvas (a decompression bomb).
 IMAGE_MAX_PIXELS = 50_000_000
-# A DOCX is a zip: its members together may not unpack to more than this.
-DOCX_MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+# A DOCX is a zip (a zip bomb compresses well): its members together may not unpack to
+# more than this, nor its main part, word/document.xml, which lxml parses whole into memory
+# (about 14 times its size). zipfile reads no member past the size its header declares.
+DOCX_MAX_UNPACKED_BYTES = 50 * 1024 * 1024
+DOCX_MAX_DOCUMENT_XML_BYTES = 16 * 1024 * 1024
+# A document's work is bounded by its pages and its text, not by its upload size: a small
+# PDF can repeat one compressed content stream on thousands of pages. A PDF with more pages
+# is refused before any text is extracted; a document whose text grows past
+# DOCUMENT_MAX_CHARACTERS is refused as soon as it does (extraction stops there).
+PDF_MAX_PAGES = 500
+DOCUMENT_MAX_CHARACTERS = 2_000_000
 
 # The separator between a PDF's pages in the stored text; other documents are cut between
 # lines (paragraphs for DOCX).
@@ -123,7 +132,7 @@ def _inspect_image(data: bytes) -> InspectedFile:
         encoded = _encode_without_metadata(upright, image_format)
     except (AttachmentTypeUnsupported, AttachmentUnreadable):
         raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except Exception as exc:  # noqa: BLE001  # Pillow raises many kinds (SyntaxError for EXIF)
         raise AttachmentUnreadable("The image is damaged and could not be read.") from exc
     content_type, extension = _IMAGE_FORMATS[image_format]
     return InspectedFile(
@@ -163,7 +172,17 @@ def _inspect_pdf(data: bytes) -> InspectedFile:
                 "The PDF is encrypted (protected by a password); save an unprotected copy and "
                 "attach that."
             )
-        pages = [_clean_text(page.extract_text() or "") for page in reader.pages]
+        if len(reader.pages) > PDF_MAX_PAGES:
+            raise AttachmentUnreadable(
+                f"The PDF has more than {PDF_MAX_PAGES:,} pages; attach the pages you need."
+            )
+        pages = []
+        characters = 0
+        for page in reader.pages:
+            pages.append(_clean_text(page.extract_text() or ""))
+            characters += len(pages[-1])
+            if characters > DOCUMENT_MAX_CHARACTERS:
+                raise _too_much_text()
     except AttachmentUnreadable:
         raise
     except Exception as exc:  # noqa: BLE001  # pypdf raises many kinds for a broken file
@@ -186,24 +205,42 @@ def _inspect_pdf(data: bytes) -> InspectedFile:
     )
 
 
+def _too_much_text() -> AttachmentUnreadable:
+    return AttachmentUnreadable(
+        f"The document has more than {DOCUMENT_MAX_CHARACTERS:,} characters of text; attach "
+        "the part you need."
+    )
+
+
 def _inspect_docx(data: bytes) -> InspectedFile:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
             names = {member.filename for member in members}
             unpacked = sum(member.file_size for member in members)
+            document_xml = max(
+                (m.file_size for m in members if m.filename == "word/document.xml"), default=0
+            )
     except zipfile.BadZipFile as exc:
         raise AttachmentTypeUnsupported() from exc
     if "word/document.xml" not in names:
         raise AttachmentTypeUnsupported()
-    if unpacked > DOCX_MAX_UNPACKED_BYTES:
-        raise AttachmentUnreadable("The document unpacks to more data than Kaiwa reads.")
+    if unpacked > DOCX_MAX_UNPACKED_BYTES or document_xml > DOCX_MAX_DOCUMENT_XML_BYTES:
+        raise AttachmentUnreadable(
+            f"The document unpacks to more data than Kaiwa reads ({DOCX_MAX_UNPACKED_BYTES:,} "
+            f"bytes in all, {DOCX_MAX_DOCUMENT_XML_BYTES:,} for its main part)."
+        )
     try:
         document = docx.Document(io.BytesIO(data))
-        lines = [paragraph.text for paragraph in document.paragraphs]
-        for table in document.tables:
-            for row in table.rows:
-                lines.append("\t".join(cell.text for cell in row.cells))
+        lines = []
+        characters = 0
+        for line in _docx_lines(document):
+            lines.append(line)
+            characters += len(line)
+            if characters > DOCUMENT_MAX_CHARACTERS:
+                raise _too_much_text()
+    except AttachmentUnreadable:
+        raise
     except Exception as exc:  # noqa: BLE001  # python-docx/lxml raise many kinds
         raise AttachmentUnreadable("The document is damaged and could not be read.") from exc
     lines = [_clean_text(line) for line in lines if line.strip()]
@@ -217,6 +254,15 @@ def _inspect_docx(data: bytes) -> InspectedFile:
         text="\n".join(lines),
         units=len(lines),
     )
+
+
+def _docx_lines(document):
+    """The paragraphs' text, then each table row's cells joined by tabs, one at a time."""
+    for paragraph in document.paragraphs:
+        yield paragraph.text
+    for table in document.tables:
+        for row in table.rows:
+            yield "\t".join(cell.text for cell in row.cells)
 
 
 def _inspect_text(data: bytes, name: str) -> InspectedFile:

@@ -44,16 +44,31 @@ def attachment_create(*, user, conversation: Conversation, upload: UploadedFile)
 
 
 def attachment_store(*, user, conversation: Conversation, data: bytes, name: str) -> Attachment:
-    """attachment_create for bytes at hand (an image part of a relayed call)."""
+    """attachment_create for bytes at hand."""
     if conversation.owner_id != user.pk:
         raise NotFound()
+    attachment = attachment_prepare(user=user, data=data, name=name)
+    attachment.conversation = conversation
+    try:
+        with transaction.atomic():
+            attachment.save()
+    except BaseException:
+        attachment_discard(attachment=attachment)
+        raise
+    return attachment
+
+
+def attachment_prepare(*, user, data: bytes, name: str) -> Attachment:
+    """Check and prepare `data` and write its file, outside any transaction (decoding an
+    image takes a while): the returned row is not saved and has no conversation yet. The
+    caller sets its conversation and saves it in its own transaction, or, if that never
+    commits, calls attachment_discard. Refusals as attachment_create's."""
     if len(data) > settings.ATTACHMENT_MAX_BYTES:
         raise too_large()
     name = _display_name(name or "")
     inspected = inspect_upload(data=data, name=name)
     attachment = Attachment(
         owner=user,
-        conversation=conversation,
         kind=inspected.kind,
         name=name,
         content_type=inspected.content_type,
@@ -68,13 +83,12 @@ def attachment_store(*, user, conversation: Conversation, data: bytes, name: str
     attachment.file.save(
         f"attachment.{inspected.extension}", ContentFile(inspected.data), save=False
     )
-    try:
-        with transaction.atomic():
-            attachment.save()
-    except BaseException:
-        attachment.file.delete(save=False)
-        raise
     return attachment
+
+
+def attachment_discard(*, attachment: Attachment) -> None:
+    """Delete the file of a prepared attachment whose row was never committed."""
+    attachment.file.delete(save=False)
 
 
 def _display_name(name: str) -> str:

@@ -2,20 +2,26 @@
 
 import io
 
+import pypdf
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import translation
 from PIL import Image
 
 from assistant.attachment_context import document_block
+from conversations.attachments import files
 from conversations.attachments.services import included_note
 from conversations.models import Attachment, Message, MessageAttachment
 from tests.attachment_files import (
     GPS_INFO,
     animated_gif,
+    damaged_images,
+    document_xml,
     docx_bytes,
+    docx_with_members,
     image_bytes,
     pdf_bytes,
+    pdf_sharing_one_stream,
 )
 from tests.factories import ConversationFactory
 
@@ -136,6 +142,99 @@ def test_an_unreadable_pdf_gets_a_clear_message(api_client, conversation, settin
     assert response.status_code == 422, response.content
     assert response.json()["code"] == "attachment_unreadable"
     assert phrase in response.json()["detail"]
+    assert not Attachment.objects.exists() and not stored_files(settings)
+
+
+def test_a_pdf_over_the_page_limit_is_refused_before_extraction(
+    api_client, conversation, settings, monkeypatch
+):
+    monkeypatch.setattr(files, "PDF_MAX_PAGES", 5)
+    extracted = count_extractions(monkeypatch)
+    response = upload(api_client, conversation, pdf_sharing_one_stream(6, "x"), "big.pdf")
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "attachment_unreadable"
+    assert "more than 5 pages" in response.json()["detail"]
+    assert extracted == []
+    assert not Attachment.objects.exists() and not stored_files(settings)
+    assert (
+        upload(api_client, conversation, pdf_sharing_one_stream(5, "x"), "ok.pdf").status_code
+        == 201
+    )
+
+
+def test_a_pdf_with_too_much_text_stops_being_read_at_the_limit(
+    api_client, conversation, settings, monkeypatch
+):
+    # 200 pages of 100 characters each, one shared stream; the limit is passed on page 11.
+    monkeypatch.setattr(files, "DOCUMENT_MAX_CHARACTERS", 1000)
+    extracted = count_extractions(monkeypatch)
+    response = upload(api_client, conversation, pdf_sharing_one_stream(200, "y" * 100), "t.pdf")
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "attachment_unreadable"
+    assert "more than 1,000 characters" in response.json()["detail"]
+    assert len(extracted) == 11
+    assert not Attachment.objects.exists() and not stored_files(settings)
+
+
+@pytest.mark.parametrize(
+    ("limit", "extra"),
+    [
+        ("DOCX_MAX_DOCUMENT_XML_BYTES", {}),
+        ("DOCX_MAX_UNPACKED_BYTES", {"word/pad.bin": bytes(300_000)}),
+    ],
+    ids=["document-xml", "whole-archive"],
+)
+def test_a_docx_that_unpacks_too_large_is_refused_unparsed(
+    api_client, conversation, settings, monkeypatch, limit, extra
+):
+    size = 250_000 if limit == "DOCX_MAX_DOCUMENT_XML_BYTES" else 1_000
+    # word/document.xml of ~250 KB (or a 300 KB member) that deflates to a few KB: a zip
+    # bomb, made small.
+    data = docx_with_members(document_xml(["z" * 100] * (size // 130)), **extra)
+    monkeypatch.setattr(files, limit, 200_000)
+    parsed = []
+    monkeypatch.setattr(files.docx, "Document", lambda *a, **k: parsed.append(a))
+    assert len(data) < 50_000
+    response = upload(api_client, conversation, data, "bomb.docx")
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "attachment_unreadable"
+    assert "200,000" in response.json()["detail"]
+    assert parsed == []
+    assert not Attachment.objects.exists() and not stored_files(settings)
+
+
+def test_a_docx_with_too_much_text_is_refused(api_client, conversation, monkeypatch):
+    monkeypatch.setattr(files, "DOCUMENT_MAX_CHARACTERS", 1000)
+    data = docx_with_members(document_xml(["w" * 100] * 11))
+    response = upload(api_client, conversation, data, "long.docx")
+    assert response.status_code == 422, response.content
+    assert "more than 1,000 characters" in response.json()["detail"]
+    fits = upload(
+        api_client, conversation, docx_with_members(document_xml(["w" * 100] * 10)), "ok.docx"
+    )
+    assert fits.status_code == 201, fits.content
+
+
+def count_extractions(monkeypatch) -> list:
+    calls = []
+    extract = pypdf.PageObject.extract_text
+
+    def counted(page, *args, **kwargs):
+        calls.append(page)
+        return extract(page, *args, **kwargs)
+
+    monkeypatch.setattr(pypdf.PageObject, "extract_text", counted)
+    return calls
+
+
+@pytest.mark.parametrize(("name", "data"), damaged_images().items(), ids=damaged_images().keys())
+def test_a_damaged_image_is_unreadable_not_a_server_error(
+    api_client, conversation, settings, name, data
+):
+    response = upload(api_client, conversation, data, f"{name}.img")
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "attachment_unreadable"
+    assert "damaged" in response.json()["detail"]
     assert not Attachment.objects.exists() and not stored_files(settings)
 
 

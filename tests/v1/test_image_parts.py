@@ -4,12 +4,16 @@ import base64
 import json
 
 import pytest
+from django.db import connection
 
+from accounts.models import UserQuota
 from accounts.services import api_token_create
-from conversations.models import Conversation
-from tests.attachment_files import image_bytes
+from conversations.attachments import services
+from conversations.models import Attachment, Conversation
+from tests.attachment_files import damaged_images, image_bytes
 from tests.fakes.openai_server import reply
-from usage.models import UsageRecord
+from usage.models import DailyUsage, UsageRecord
+from usage.services import usage_day
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -78,3 +82,58 @@ def test_a_body_with_an_image_may_pass_max_request_body_bytes(client, key, llm_u
     llm_upstream.enqueue(reply("ok"))
     response = _post(client, key, {"model": "gpt-test", "messages": MESSAGES})
     assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(("name", "data"), damaged_images().items(), ids=damaged_images().keys())
+def test_a_damaged_image_part_keeps_the_message_without_it(
+    client, key, llm_upstream, settings, name, data
+):
+    settings.LLM_MODELS = "gpt-test"
+    settings.LLM_VISION_MODELS = ["gpt-test"]
+    llm_upstream.enqueue(reply("ok"))
+    damaged = f"data:image/png;base64,{base64.b64encode(data).decode()}"
+    messages = [dict(MESSAGES[0], content=[*MESSAGES[0]["content"], _image_part(damaged)])]
+    response = _post(client, key, {"model": "gpt-test", "messages": messages})
+    assert response.status_code == 200, response.content
+    # The provider still gets every part as sent; Kaiwa keeps the one image it can read.
+    assert llm_upstream.chat_requests()[-1].json["messages"] == messages
+    stored = Conversation.objects.get().messages.get(role="user")
+    assert stored.content == "What is this?\n[image_url]\n[image_url]"
+    assert [link.attachment.name for link in stored.attachment_links.all()] == ["image-1"]
+    assert stored.attachment_count == 1
+
+
+def _image_part(url: str) -> dict:
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def test_a_quota_refusal_leaves_no_image_file_behind(client, key, user, llm_upstream, settings):
+    settings.LLM_MODELS = "gpt-test"
+    settings.LLM_VISION_MODELS = ["gpt-test"]
+    UserQuota.objects.create(user=user, daily_token_limit=10)
+    DailyUsage.objects.create(user=user, day=usage_day(), tokens=10)
+    response = _post(client, key, {"model": "gpt-test", "messages": MESSAGES})
+    assert response.status_code == 429, response.content
+    assert not Conversation.objects.exists() and not Attachment.objects.exists()
+    root = settings.MEDIA_ROOT / "images" / "attachments"
+    assert not root.exists() or not any(root.iterdir())
+
+
+def test_images_are_decoded_before_the_transaction(
+    client, key, llm_upstream, settings, monkeypatch
+):
+    settings.LLM_MODELS = "gpt-test"
+    settings.LLM_VISION_MODELS = ["gpt-test"]
+    llm_upstream.enqueue(reply("ok"))
+    in_transaction = []
+    inspect = services.inspect_upload
+
+    def watched(**kwargs):
+        in_transaction.append(connection.in_atomic_block)
+        return inspect(**kwargs)
+
+    monkeypatch.setattr(services, "inspect_upload", watched)
+    response = _post(client, key, {"model": "gpt-test", "messages": MESSAGES})
+    assert response.status_code == 200, response.content
+    assert in_transaction == [False]
+    assert Attachment.objects.count() == 1
