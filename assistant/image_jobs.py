@@ -5,10 +5,12 @@
 
 `image_job_create` counts the image against DAILY_IMAGE_QUOTA and stores the job `pending`
 in one transaction (a refused job stores nothing). `spawn_image_job` runs it as a task that
-belongs to no request or socket, like a turn (assistant/turn_runner/tasks.py): the runner
-says it is alive through `live.liveness` (the same beat as the replies'), writes a database
-heartbeat, and tells the owner's sockets (assistant/user_events.py) `image_job` events:
-`progress` when it starts and at each heartbeat, then `complete` or `failed`.
+belongs to no request or socket, like a turn (assistant/turn_runner/tasks.py); from a
+sync view `spawn_image_job_from_thread` puts it on the ASGI server's loop, and without one
+(WSGI) runs it to its end in the request. The runner says it is alive through
+`live.liveness` (the same beat as the replies'), writes a database heartbeat, and tells
+the owner's sockets (assistant/user_events.py) `image_job` events: `progress` when it
+starts and at each heartbeat, then `complete` or `failed`.
 
 The provider's image is charged to the usage ledger as soon as the provider has made it
 (`charged`), in one transaction with the flag. A job that fails before that gives its
@@ -21,11 +23,12 @@ made the image, and a pending one gives its quota back.
 import asyncio
 import contextvars
 import logging
+import os
 import statistics
 from datetime import timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -106,10 +109,27 @@ def spawn_image_job(job_id) -> asyncio.Task:
     return task
 
 
-def spawn_image_job_from_thread(job_id) -> None:
-    """Spawn the job onto the server's event loop from a request's thread; once this
-    returns the job runs, whatever becomes of the request."""
-    async_to_sync(_spawn)(job_id)
+def spawn_image_job_from_thread(job_id) -> bool:
+    """From a sync view's thread: True when the job was spawned onto the ASGI server's
+    event loop (it runs on, whatever becomes of the request); False when there is no such
+    loop (WSGI, a management command, the test client) and the job has been run to its end
+    here instead, since a loop made for this call would cancel the task when it returns."""
+    loop = _server_loop()
+    if loop is None:
+        async_to_sync(run_image_job)(job_id)
+        return False
+    asyncio.run_coroutine_threadsafe(_spawn(job_id), loop).result()
+    return True
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The running loop of the ASGI server whose sync_to_async thread this is: asgiref
+    records it in this thread (as AsyncToSync reads it), None in any other thread."""
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    pid = getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None)
+    if loop is None or pid != os.getpid() or loop.is_closed() or not loop.is_running():
+        return None
+    return loop
 
 
 async def _spawn(job_id) -> None:

@@ -135,14 +135,15 @@ class ImageViewSet(viewsets.GenericViewSet):
         data = validated_input(ImageInputSerializer, request.data)
         if _prefers_async(request):
             job = image_job_create(user=request.user, prompt=data["prompt"], size=data["size"])
-            spawn_image_job_from_thread(job.pk)
+            headers = {"Location": reverse("image-detail", kwargs={"pk": job.pk})}
+            if spawn_image_job_from_thread(job.pk):
+                headers["Preference-Applied"] = "respond-async"
+            else:  # no ASGI loop to run it on (WSGI): it was run here, to its end
+                job.refresh_from_db()
             return Response(
                 ImageOutputSerializer(job, context=self._job_context([job])).data,
                 status=status.HTTP_202_ACCEPTED,
-                headers={
-                    "Location": reverse("image-detail", kwargs={"pk": job.pk}),
-                    "Preference-Applied": "respond-async",
-                },
+                headers=headers,
             )
         image = image_generate(user=request.user, prompt=data["prompt"], size=data["size"])
         return Response(ImageOutputSerializer(image).data, status=status.HTTP_201_CREATED)

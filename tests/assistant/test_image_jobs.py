@@ -356,3 +356,22 @@ def test_the_usual_duration_is_the_median_of_the_users_finished_images(user, oth
             finished_at=start + timedelta(seconds=seconds),
         )
     assert usual_image_seconds(user=user) == 12
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_an_asgi_loop_the_job_is_run_to_its_end_in_the_request(
+    api_client, llm_upstream, user
+):
+    # The test client is WSGI-like: no server loop would keep a spawned job running.
+    llm_upstream.enqueue_image(image_b64(PNG, revised_prompt="Tokyo Tower"))
+
+    response = api_client.post("/api/images/", BODY, format="json", headers=ASYNC)
+
+    assert response.status_code == 202, response.content
+    assert "Preference-Applied" not in response.headers  # not answered asynchronously
+    job = response.json()
+    assert job["status"] == "complete" and job["url"] == f"/api/images/{job['id']}/file/"
+    assert response.headers["Location"] == f"/api/images/{job['id']}/"
+    stored = GeneratedImage.objects.get(pk=job["id"])
+    assert stored.status == "complete" and stored.charged and stored.file.read() == PNG
+    assert [r.calls for r in UsageRecord.objects.filter(kind="image")] == [1]
