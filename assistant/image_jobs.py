@@ -99,14 +99,39 @@ _running: dict[str, asyncio.Task] = {}
 
 def spawn_image_job(job_id) -> asyncio.Task:
     """Run the job as a task of the running loop, detached from the caller (a fresh
-    context, as a turn: the caller's request or socket may end first)."""
-    task = asyncio.get_running_loop().create_task(
-        run_image_job(job_id), context=contextvars.Context()
-    )
+    context, as a turn: the caller's request or socket may end first); the task's result
+    is the stored job."""
+    return _detached(job_id, run_image_job(job_id))
+
+
+def _detached(job_id, coroutine) -> asyncio.Task:
+    task = asyncio.get_running_loop().create_task(coroutine, context=contextvars.Context())
     key = str(job_id)
     _running[key] = task
     task.add_done_callback(lambda _: _running.pop(key, None))
     return task
+
+
+def run_image_job_from_thread(job_id) -> GeneratedImage:
+    """From a sync view's thread: run the job to its end and return it complete, or raise
+    the error (LLMError) that failed it. On an ASGI server the job is a detached task of
+    the server's loop that this thread waits for: a client that goes away leaves it running
+    to its end, as a job asked for with `Prefer: respond-async`. Elsewhere (WSGI) it runs
+    in this thread."""
+    loop = _server_loop()
+    if loop is None:
+        job, error = async_to_sync(_run_image_job)(job_id)
+    else:
+        job, error = asyncio.run_coroutine_threadsafe(_run_detached(job_id), loop).result()
+    if error is not None:
+        raise error
+    if job is None or job.status != Status.COMPLETE:  # gone, or recovered meanwhile
+        raise UpstreamError(job.error_text if job is not None else "The image job was lost.")
+    return job
+
+
+async def _run_detached(job_id) -> tuple[GeneratedImage | None, LLMError | None]:
+    return await asyncio.shield(_detached(job_id, _run_image_job(job_id)))
 
 
 def spawn_image_job_from_thread(job_id) -> bool:
@@ -138,12 +163,18 @@ async def _spawn(job_id) -> None:
 
 async def run_image_job(job_id) -> GeneratedImage | None:
     """Generate the job's image to its end; returns the stored job (None if it is gone)."""
+    job, _ = await _run_image_job(job_id)
+    return job
+
+
+async def _run_image_job(job_id) -> tuple[GeneratedImage | None, LLMError | None]:
+    """`run_image_job`, and the error that failed the job (None: it did not fail here)."""
     # First, before any database work: readers must know this runner is alive.
     running.add(job_id)
     try:
         job = await _mark_running(job_id)
         if job is None:  # gone, or already run or recovered elsewhere
-            return await _read(job_id)
+            return await _read(job_id), None
         usual = await _usual_seconds(user=job.owner)
         await publish_job_event(job, "progress", usual_seconds=usual)
         beat = asyncio.create_task(_beat(job, usual))
@@ -170,7 +201,7 @@ async def run_image_job(job_id) -> GeneratedImage | None:
             "image_job_finished",
             extra={"image_id": str(job_id), "status": job.status, "code": job.error_code},
         )
-        return job
+        return job, error
     finally:
         running.discard(job_id)
 
