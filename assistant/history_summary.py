@@ -6,6 +6,11 @@ the summary is stored (conversations.models.HistorySummary, keyed by the last me
 covers), sent after the system prompt, and reused by the turns after. Only when more of the
 history has to leave is a new one made, from the previous summary and the messages after it.
 
+A summary is made in pieces that each fit LLM_CONTEXT_TOKENS, one model call each, at most
+SUMMARY_MAX_CALLS per turn (beyond that the oldest pieces are left out of it). Each call is
+charged to the user's daily token quota and made only while the quota has room for it
+beside the turn's own reservation; otherwise the turn goes on with the plain cut.
+
 A new summary leaves out more than it must — the kept part is cut to KEEP_SHARE of the
 room — so the next several turns fit beside it and reuse it instead of summarising again
 each turn. With LLM_SUMMARIZE_HISTORY off, the older part is simply not sent.
@@ -33,6 +38,7 @@ from assistant.context import (
 )
 from assistant.db_threads import in_db_thread
 from assistant.errors import LLMError
+from assistant.limits import tokens_left_today
 from assistant.side_calls import side_call_model, side_completion
 from conversations.models import HistorySummary, Message
 from usage.models import UsageKind
@@ -40,6 +46,7 @@ from usage.models import UsageKind
 logger = logging.getLogger("kaiwa.turns")
 
 SUMMARY_MAX_TOKENS = 600  # the summary's own length (its call's max_tokens)
+SUMMARY_MAX_CALLS = 3  # summary calls one turn may make (see above)
 KEEP_SHARE = 0.5  # a new summary keeps this share of the room in full (see above)
 # What introduces the summary to the model, in the message that carries it.
 SUMMARY_HEADING = (
@@ -52,6 +59,10 @@ INSTRUCTIONS = (
     "and the open questions; leave out pleasantries. At most 250 words. If an earlier "
     "summary is given, write one summary that covers it and the new messages."
 )
+
+
+class SummaryOverQuota(Exception):
+    """The user's daily token quota has no room for a summary call."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +156,12 @@ async def context_with_summary(
                 extra={"conversation_id": str(view.pending.conversation_id), "code": exc.code},
             )
             summary = ""
+        except SummaryOverQuota:
+            logger.info(
+                "history_summary_over_quota",
+                extra={"conversation_id": str(view.pending.conversation_id)},
+            )
+            summary = ""
         view.summary, view.pending = summary, None
     view.summarized = bool(summary)
     if not summary:
@@ -156,14 +173,25 @@ async def context_with_summary(
 
 async def make_summary(pending: PendingSummary, *, user) -> str:
     """Summarise `pending` (in pieces that each fit the context budget, each piece folded
-    into the summary so far), store it and return it. Each call is charged as `summary`."""
+    into the summary so far), store it and return it. Each call is charged as `summary`.
+
+    At most SUMMARY_MAX_CALLS calls: of more pieces the newest are summarised (the earlier
+    summary, older still, is then left out too). Raises SummaryOverQuota, before the call
+    that would pass it, when the user's daily token quota has no room for the next call."""
+    pieces = _pieces(pending.messages)
     summary = pending.base
-    for piece in _pieces(pending.messages):
+    if len(pieces) > SUMMARY_MAX_CALLS:
+        pieces, summary = pieces[-SUMMARY_MAX_CALLS:], ""
+    for piece in pieces:
+        request = _summary_request(summary, piece)
+        left = await _tokens_left(user)
+        if left is not None and left < estimate_messages_tokens(request) + SUMMARY_MAX_TOKENS:
+            raise SummaryOverQuota
         summary = (
             await side_completion(
                 user=user,
                 kind=UsageKind.SUMMARY,
-                messages=_summary_request(summary, piece),
+                messages=request,
                 max_tokens=SUMMARY_MAX_TOKENS,
             )
         ).strip() or summary
@@ -211,6 +239,9 @@ def _pieces(messages: Sequence[Message]) -> list[list[Message]]:
         pieces[-1].append(message)
         used += cost
     return [piece for piece in pieces if piece]
+
+
+_tokens_left = in_db_thread(tokens_left_today)
 
 
 @in_db_thread

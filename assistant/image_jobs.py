@@ -5,10 +5,12 @@
 
 `image_job_create` counts the image against DAILY_IMAGE_QUOTA and stores the job `pending`
 in one transaction (a refused job stores nothing). `spawn_image_job` runs it as a task that
-belongs to no request or socket, like a turn (assistant/turn_runner/tasks.py): the runner
-says it is alive through `live.liveness` (the same beat as the replies'), writes a database
-heartbeat, and tells the owner's sockets (assistant/user_events.py) `image_job` events:
-`progress` when it starts and at each heartbeat, then `complete` or `failed`.
+belongs to no request or socket, like a turn (assistant/turn_runner/tasks.py); from a
+sync view `spawn_image_job_from_thread` puts it on the ASGI server's loop, and without one
+(WSGI) runs it to its end in the request. The runner says it is alive through
+`live.liveness` (the same beat as the replies'), writes a database heartbeat, and tells
+the owner's sockets (assistant/user_events.py) `image_job` events: `progress` when it
+starts and at each heartbeat, then `complete` or `failed`.
 
 The provider's image is charged to the usage ledger as soon as the provider has made it
 (`charged`), in one transaction with the flag. A job that fails before that gives its
@@ -21,11 +23,12 @@ made the image, and a pending one gives its quota back.
 import asyncio
 import contextvars
 import logging
+import os
 import statistics
 from datetime import timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -96,20 +99,62 @@ _running: dict[str, asyncio.Task] = {}
 
 def spawn_image_job(job_id) -> asyncio.Task:
     """Run the job as a task of the running loop, detached from the caller (a fresh
-    context, as a turn: the caller's request or socket may end first)."""
-    task = asyncio.get_running_loop().create_task(
-        run_image_job(job_id), context=contextvars.Context()
-    )
+    context, as a turn: the caller's request or socket may end first); the task's result
+    is the stored job."""
+    return _detached(job_id, run_image_job(job_id))
+
+
+def _detached(job_id, coroutine) -> asyncio.Task:
+    task = asyncio.get_running_loop().create_task(coroutine, context=contextvars.Context())
     key = str(job_id)
     _running[key] = task
     task.add_done_callback(lambda _: _running.pop(key, None))
     return task
 
 
-def spawn_image_job_from_thread(job_id) -> None:
-    """Spawn the job onto the server's event loop from a request's thread; once this
-    returns the job runs, whatever becomes of the request."""
-    async_to_sync(_spawn)(job_id)
+def run_image_job_from_thread(job_id) -> GeneratedImage:
+    """From a sync view's thread: run the job to its end and return it complete, or raise
+    the error (LLMError) that failed it. On an ASGI server the job is a detached task of
+    the server's loop that this thread waits for: a client that goes away leaves it running
+    to its end, as a job asked for with `Prefer: respond-async`. Elsewhere (WSGI) it runs
+    in this thread."""
+    loop = _server_loop()
+    if loop is None:
+        job, error = async_to_sync(_run_image_job)(job_id)
+    else:
+        job, error = asyncio.run_coroutine_threadsafe(_run_detached(job_id), loop).result()
+    if error is not None:
+        raise error
+    if job is None or job.status != Status.COMPLETE:  # gone, or recovered meanwhile
+        raise UpstreamError(job.error_text if job is not None else "The image job was lost.")
+    return job
+
+
+async def _run_detached(job_id) -> tuple[GeneratedImage | None, LLMError | None]:
+    return await asyncio.shield(_detached(job_id, _run_image_job(job_id)))
+
+
+def spawn_image_job_from_thread(job_id) -> bool:
+    """From a sync view's thread: True when the job was spawned onto the ASGI server's
+    event loop (it runs on, whatever becomes of the request); False when there is no such
+    loop (WSGI, a management command, the test client) and the job has been run to its end
+    here instead, since a loop made for this call would cancel the task when it returns."""
+    loop = _server_loop()
+    if loop is None:
+        async_to_sync(run_image_job)(job_id)
+        return False
+    asyncio.run_coroutine_threadsafe(_spawn(job_id), loop).result()
+    return True
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The running loop of the ASGI server whose sync_to_async thread this is: asgiref
+    records it in this thread (as AsyncToSync reads it), None in any other thread."""
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    pid = getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None)
+    if loop is None or pid != os.getpid() or loop.is_closed() or not loop.is_running():
+        return None
+    return loop
 
 
 async def _spawn(job_id) -> None:
@@ -118,12 +163,18 @@ async def _spawn(job_id) -> None:
 
 async def run_image_job(job_id) -> GeneratedImage | None:
     """Generate the job's image to its end; returns the stored job (None if it is gone)."""
+    job, _ = await _run_image_job(job_id)
+    return job
+
+
+async def _run_image_job(job_id) -> tuple[GeneratedImage | None, LLMError | None]:
+    """`run_image_job`, and the error that failed the job (None: it did not fail here)."""
     # First, before any database work: readers must know this runner is alive.
     running.add(job_id)
     try:
         job = await _mark_running(job_id)
         if job is None:  # gone, or already run or recovered elsewhere
-            return await _read(job_id)
+            return await _read(job_id), None
         usual = await _usual_seconds(user=job.owner)
         await publish_job_event(job, "progress", usual_seconds=usual)
         beat = asyncio.create_task(_beat(job, usual))
@@ -150,7 +201,7 @@ async def run_image_job(job_id) -> GeneratedImage | None:
             "image_job_finished",
             extra={"image_id": str(job_id), "status": job.status, "code": job.error_code},
         )
-        return job
+        return job, error
     finally:
         running.discard(job_id)
 

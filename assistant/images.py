@@ -1,4 +1,5 @@
-"""Image generation: ask the backend, take the bytes at once, store them under our own name.
+"""Image generation: ask the backend, take the bytes at once and check them (stored under
+our own name by assistant/image_jobs.py, which runs every image as a job).
 
 Provider URLs expire (60 minutes at OpenAI, 24 hours at Azure), so a URL answer is downloaded
 immediately — with an overall timeout, a size cap enforced while reading (whatever
@@ -17,27 +18,17 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
-from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.db import transaction
-from django.utils import timezone
 
 from assistant.backends import get_backend
 from assistant.backends.base import GeneratedImageData
 from assistant.errors import UpstreamError, UpstreamTimeout
-from assistant.limits import image_quota_take, quota_check
-from assistant.models import IMAGE_CONTENT_TYPES, GeneratedImage
+from assistant.models import IMAGE_CONTENT_TYPES
 from assistant.safe_download import AddressRefused, PublicAddressTransport
 from conversations.errors import InvalidInput
-from conversations.models import Message
-from usage.models import UsageKind
-from usage.services import image_give_back, usage_record
 
 logger = logging.getLogger("kaiwa.images")
 
@@ -201,93 +192,4 @@ async def image_fetch(
         content_type=content_type,
         revised_prompt=generated.revised_prompt or "",
         model=generated.model or "",
-    )
-
-
-def image_store(
-    *,
-    user: Any,
-    prompt: str,
-    size: str,
-    fetched: FetchedImage,
-    source_message: Message | None = None,
-    started_at: datetime | None = None,
-) -> GeneratedImage:
-    """Write the bytes to the images storage under a server-generated name and record them
-    (`complete`; with `started_at`, its duration counts in the user's usual one)."""
-    if source_message is not None and source_message.conversation.owner_id != user.pk:
-        source_message = None
-    image = GeneratedImage(
-        owner=user,
-        prompt=prompt,
-        revised_prompt=fetched.revised_prompt,
-        size=size,
-        model=fetched.model,
-        content_type=fetched.content_type,
-        byte_size=len(fetched.data),
-        source_message=source_message,
-        started_at=started_at,
-        finished_at=timezone.now() if started_at else None,
-    )
-    extension = IMAGE_CONTENT_TYPES[fetched.content_type]
-    # upload_to replaces the name; only the extension is kept.
-    image.file.save(f"image.{extension}", ContentFile(fetched.data), save=False)
-    try:
-        with transaction.atomic():
-            image.save()
-    except BaseException:
-        image.file.delete(save=False)
-        raise
-    return image
-
-
-@dataclass(slots=True)
-class _ImageAllowance:
-    """One image counted against DAILY_IMAGE_QUOTA before the provider is asked.
-
-    Once the provider has made the image it is spent: recorded in the ledger (kind image)
-    and kept counted even if its download or check fails. Otherwise it is given back.
-    """
-
-    user: Any
-    day: date
-    spent: bool = False
-
-    async def record(self, generated: GeneratedImageData) -> None:
-        self.spent = True
-        usage = generated.usage
-        # Back on the caller's thread (sync_to_async, thread-sensitive): the view's.
-        await sync_to_async(usage_record)(
-            user=self.user,
-            kind=UsageKind.IMAGE,
-            model=generated.model,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-            day=self.day,
-        )
-
-    def close(self) -> None:
-        if not self.spent:
-            image_give_back(user=self.user, day=self.day)
-
-
-def image_generate(
-    *, user: Any, prompt: str, size: str, source_message: Message | None = None
-) -> GeneratedImage:
-    """Generate, check and store one image for `user` (sync callers: views)."""
-    validate_image_request(prompt=prompt, size=size)
-    quota_check(user=user)
-    allowance = _ImageAllowance(user=user, day=image_quota_take(user=user))
-    started_at = timezone.now()
-    try:
-        fetched = async_to_sync(image_fetch)(prompt=prompt, size=size, spent=allowance.record)
-    finally:
-        allowance.close()
-    return image_store(
-        user=user,
-        prompt=prompt,
-        size=size,
-        fetched=fetched,
-        source_message=source_message,
-        started_at=started_at,
     )

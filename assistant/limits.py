@@ -47,6 +47,15 @@ def tokens_used_today(user) -> int:
     return sum(row) if row else 0
 
 
+def tokens_left_today(user) -> int | None:
+    """Tokens the user may still spend today (charged and reserved both count); None when
+    the user has no daily limit."""
+    limit = daily_token_limit(user)
+    if not limit:
+        return None
+    return max(0, limit - tokens_used_today(user))
+
+
 def _seconds_to_midnight() -> float:
     midnight = _start_of_today() + timedelta(days=1)
     return (midnight - timezone.localtime()).total_seconds()

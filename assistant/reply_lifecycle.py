@@ -16,13 +16,12 @@ creation) is older than STREAM_STALE_AFTER_SECONDS and no live process runs it
 queue for longer than the threshold while the runner is alive.
 """
 
-import functools
 import logging
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -58,7 +57,7 @@ def save_partial(*, reply_id, content: str) -> None:
 
 def save_partials(partials: list[tuple[Any, str]]) -> None:
     """`save_partial` for many replies at once: (reply id, text so far) pairs, one statement
-    run for each pair (executemany) in one transaction.
+    run for each pair (config.plain_sql.update_many, executemany) in one transaction.
 
     The partial writes of every reply running in a process go through here together, once
     per STREAM_PERSIST_INTERVAL_SECONDS (assistant.turn_runner.persister): one thread trip
@@ -69,30 +68,17 @@ def save_partials(partials: list[tuple[Any, str]]) -> None:
     """
     if not partials:
         return
-    now = _HEARTBEAT.get_db_prep_value(timezone.now(), connection)
-    streaming = Message.Status.STREAMING.value
+    now = timezone.now()
     rows = [
-        (_storable(content), streaming, now, now, _MESSAGE_ID.get_db_prep_value(pk, connection))
-        for pk, content in partials
+        (pk, (_storable(content), Message.Status.STREAMING, now, now)) for pk, content in partials
     ]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(_save_partials_sql(), rows)
-
-
-_HEARTBEAT = Message._meta.get_field("heartbeat_at")
-_MESSAGE_ID = Message._meta.pk
-
-
-@functools.cache
-def _save_partials_sql() -> str:
-    meta = Message._meta
-    column = {name: meta.get_field(name).column for name in ("content", "status", "updated_at")}
-    unfinished = ", ".join(f"'{status}'" for status in UNFINISHED)  # the model's own choices
-    return (
-        f"UPDATE {meta.db_table} SET {column['content']} = %s, {column['status']} = %s, "  # noqa: S608  # nosec B608: the model's names and choices, no value
-        f"{_HEARTBEAT.column} = %s, {column['updated_at']} = %s "
-        f"WHERE {_MESSAGE_ID.column} = %s AND {column['status']} IN ({unfinished})"
-    )
+    with transaction.atomic():
+        plain_sql.update_many(
+            Message,
+            ("content", "status", "heartbeat_at", "updated_at"),
+            rows,
+            status=UNFINISHED,
+        )
 
 
 def finish(

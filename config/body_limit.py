@@ -11,7 +11,9 @@ again. So the limit is enforced twice, earlier:
 - in an ASGI middleware (`BodyLimitMiddleware`), for any ASGI server that streams the body
   to the application: the same answer, without passing the body on to Django.
 
-The answer is Kaiwa's usual JSON 400 `invalid`, with `Connection: close`. Two kinds of
+The answer is Kaiwa's usual JSON 400 `invalid`, with `Connection: close`; on the
+OpenAI-compatible routes (/v1/..., /openai/deployments/...) it is OpenAI's error shape with
+code `request_too_large`, which OpenAI's clients read. Two kinds of
 route carry files and take more: the attachment upload
 (`POST /api/conversations/{id}/attachments/`) a file of up to ATTACHMENT_MAX_BYTES (over
 that: 413 `attachment_too_large`), and the OpenAI-compatible chat routes one such file as a
@@ -32,6 +34,9 @@ _UPLOAD_PATH = re.compile(r"^/api/conversations/[0-9a-fA-F-]{32,36}/attachments/
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 # The OpenAI-compatible chat routes (assistant/openai_compat/urls.py).
 _COMPAT_CHAT_PATH = re.compile(r"^/(v1|openai/deployments/[^/]+)/chat/completions/?$")
+# Every OpenAI-compatible route: its clients expect OpenAI's error shape.
+_COMPAT_PATH = re.compile(r"^/(v1|openai/deployments/[^/]+)(/|$)")
+COMPAT_CODE = "request_too_large"
 
 
 def _text_path(path: str | bytes | None) -> str:
@@ -69,6 +74,11 @@ def refusal_body(limit: int, path: str | bytes | None = None) -> bytes:
         f"The request body is larger than the limit of {limit} bytes (MAX_REQUEST_BODY_BYTES"
         + (", and ATTACHMENT_MAX_BYTES for an image)." if limit != body_limit() else ").")
     )
+    if _COMPAT_PATH.match(_text_path(path)):
+        # Imported here: config is loaded before the apps whose errors it borrows.
+        from assistant.openai_compat.errors import CompatError
+
+        return json.dumps(CompatError(detail, code=COMPAT_CODE).body()).encode()
     return json.dumps({"detail": detail, "code": CODE}).encode()
 
 

@@ -13,6 +13,7 @@ ORM's readability is worth its cost.
 """
 
 import functools
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection
@@ -46,24 +47,53 @@ def update(model: type[Model], pk, values: dict[str, Any], **where: Any) -> int:
     if each `where` field equals its value (a tuple: is one of its values; None is not a
     condition this writes: SQL's `= NULL` matches nothing). Returns the number of rows
     changed (0 or 1)."""
+    params = _update_params(model, values.items(), pk) + _where_params(model, where)
+    with connection.cursor() as cursor:
+        cursor.execute(_update_sql(model, tuple(values), _conditions(where)), params)
+        return cursor.rowcount
+
+
+def update_many(
+    model: type[Model], names: Sequence[str], rows: Iterable[tuple[Any, Sequence[Any]]], **where
+) -> None:
+    """`update` for many rows with the same fields: each (pk, values) of `rows` sets the
+    fields `names` (in that order) to its `values`, under the same `where` conditions as
+    update's. One statement run once per row (executemany); wrap it in a transaction to
+    make the rows one write."""
+    names = tuple(names)
+    conditions = _where_params(model, where)
+    params = [
+        _update_params(model, zip(names, values, strict=True), pk) + conditions
+        for pk, values in rows
+    ]
+    if not params:
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(_update_sql(model, names, _conditions(where)), params)
+
+
+def _update_params(model: type[Model], values: Iterable[tuple[str, Any]], pk) -> list:
     meta = model._meta
-    assignments = tuple(values)
-    conditions = tuple(
+    params = [meta.get_field(name).get_db_prep_save(value, connection) for name, value in values]
+    params.append(meta.pk.get_db_prep_value(pk, connection))
+    return params
+
+
+def _conditions(where: dict[str, Any]) -> tuple:
+    return tuple(
         (name, len(value) if isinstance(value, tuple) else None) for name, value in where.items()
     )
-    params = [
-        meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()
-    ]
-    params.append(meta.pk.get_db_prep_value(pk, connection))
+
+
+def _where_params(model: type[Model], where: dict[str, Any]) -> list:
+    params = []
     for name, value in where.items():
-        field = meta.get_field(name)
+        field = model._meta.get_field(name)
         if isinstance(value, tuple):
             params.extend(field.get_db_prep_value(v, connection) for v in value)
         else:
             params.append(field.get_db_prep_value(value, connection))
-    with connection.cursor() as cursor:
-        cursor.execute(_update_sql(model, assignments, conditions), params)
-        return cursor.rowcount
+    return params
 
 
 def get_for_update(model: type[Model], pk) -> Model:

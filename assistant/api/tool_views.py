@@ -23,10 +23,10 @@ from assistant.api.tool_serializers import (
 from assistant.image_jobs import (
     image_job_create,
     recover_stale_image_jobs,
+    run_image_job_from_thread,
     spawn_image_job_from_thread,
     usual_image_seconds,
 )
-from assistant.images import image_generate
 from assistant.limits import SendThrottle
 from assistant.models import IMAGE_CONTENT_TYPES, GeneratedImage
 from assistant.smart_assistant import AssistantAnswer, assistant_start
@@ -135,16 +135,19 @@ class ImageViewSet(viewsets.GenericViewSet):
         data = validated_input(ImageInputSerializer, request.data)
         if _prefers_async(request):
             job = image_job_create(user=request.user, prompt=data["prompt"], size=data["size"])
-            spawn_image_job_from_thread(job.pk)
+            headers = {"Location": reverse("image-detail", kwargs={"pk": job.pk})}
+            if spawn_image_job_from_thread(job.pk):
+                headers["Preference-Applied"] = "respond-async"
+            else:  # no ASGI loop to run it on (WSGI): it was run here, to its end
+                job.refresh_from_db()
             return Response(
                 ImageOutputSerializer(job, context=self._job_context([job])).data,
                 status=status.HTTP_202_ACCEPTED,
-                headers={
-                    "Location": reverse("image-detail", kwargs={"pk": job.pk}),
-                    "Preference-Applied": "respond-async",
-                },
+                headers=headers,
             )
-        image = image_generate(user=request.user, prompt=data["prompt"], size=data["size"])
+        # The same job, waited for: one set of quota and charging rules for both answers.
+        job = image_job_create(user=request.user, prompt=data["prompt"], size=data["size"])
+        image = run_image_job_from_thread(job.pk)
         return Response(ImageOutputSerializer(image).data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request, pk=None):

@@ -163,7 +163,7 @@ def test_the_schema_documents_the_tool_endpoints(api_client):
 # -- limits -------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the image job runs on the turn database threads
 def test_model_endpoints_are_throttled_per_user(api_client, other_client, settings):
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
     settings.REST_FRAMEWORK = {

@@ -177,3 +177,44 @@ async def test_a_side_call_stopped_midway_is_charged_its_estimate(llm_upstream):
 
     row = await sync_to_async(UsageRecord.objects.get)(user=owner, kind="summary")
     assert row.calls == 1 and row.prompt_tokens > 0 and row.estimated_tokens == row.prompt_tokens
+
+
+def test_no_summary_call_past_the_daily_token_quota_the_plain_cut_instead(
+    api_client, llm_upstream, user, long_conversation, settings
+):
+    from usage.services import usage_record
+
+    settings.DAILY_TOKEN_QUOTA = 100_000
+    # Room for the turn to start (its reservation), none for a summary call beside it.
+    usage_record(
+        user=user, kind="chat", model="gpt-test", prompt_tokens=99_000, completion_tokens=0
+    )
+    llm_upstream.enqueue(reply("still answered"))
+
+    answer = send(api_client, long_conversation, "newest")
+
+    assert len(llm_upstream.chat_requests()) == 1  # the reply only
+    assert summary_charges(user) == 0 and not HistorySummary.objects.exists()
+    assert answer["content"] == "still answered"
+    assert answer["context_start_id"] is not None and answer["context_summarized"] is False
+    sent = llm_upstream.chat_requests()[0].messages
+    assert sent[0] == {"role": "system", "content": "sys"} and sent[1]["role"] == "user"
+
+
+def test_a_turn_makes_at_most_summary_max_calls_summary_calls(
+    api_client, llm_upstream, user, long_conversation, settings, monkeypatch
+):
+    from assistant import history_summary
+
+    monkeypatch.setattr(history_summary, "SUMMARY_MAX_CALLS", 1)
+    settings.LLM_CONTEXT_TOKENS = 1300  # the older history takes several pieces
+    llm_upstream.enqueue(reply("the newest piece summarised"), reply("one"))
+
+    answer = send(api_client, long_conversation, "newest")
+
+    summary_call, turn_call = llm_upstream.chat_requests()
+    assert answer["content"] == "one" and answer["context_summarized"] is True
+    transcript = summary_call.messages[1]["content"]
+    assert "old question 0 " not in transcript  # the oldest pieces were left out
+    assert turn_call.messages[1]["content"].endswith("the newest piece summarised")
+    assert summary_charges(user) == 1

@@ -24,7 +24,7 @@ from assistant.models import GeneratedImage
 from conversations.models import Message
 from tests.assistant.test_multiprocess import SHARED_REDIS
 from tests.factories import ConversationFactory, UserFactory
-from tests.fakes.openai_server import image_b64, reply, tiny_png, tool_calls
+from tests.fakes.openai_server import error, image_b64, reply, tiny_png, tool_calls
 from tests.live_server import redis_available, session_cookie
 from tests.streaming_clients import WS
 from usage.models import DailyUsage, UsageRecord
@@ -356,3 +356,52 @@ def test_the_usual_duration_is_the_median_of_the_users_finished_images(user, oth
             finished_at=start + timedelta(seconds=seconds),
         )
     assert usual_image_seconds(user=user) == 12
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_an_asgi_loop_the_job_is_run_to_its_end_in_the_request(
+    api_client, llm_upstream, user
+):
+    # The test client is WSGI-like: no server loop would keep a spawned job running.
+    llm_upstream.enqueue_image(image_b64(PNG, revised_prompt="Tokyo Tower"))
+
+    response = api_client.post("/api/images/", BODY, format="json", headers=ASYNC)
+
+    assert response.status_code == 202, response.content
+    assert "Preference-Applied" not in response.headers  # not answered asynchronously
+    job = response.json()
+    assert job["status"] == "complete" and job["url"] == f"/api/images/{job['id']}/file/"
+    assert response.headers["Location"] == f"/api/images/{job['id']}/"
+    stored = GeneratedImage.objects.get(pk=job["id"])
+    assert stored.status == "complete" and stored.charged and stored.file.read() == PNG
+    assert [r.calls for r in UsageRecord.objects.filter(kind="image")] == [1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_synchronous_post_is_a_job_waited_for_with_the_same_rules(
+    api_client, llm_upstream, user, settings
+):
+    settings.DAILY_IMAGE_QUOTA = 5
+    refusal = {"error": {"message": "unsafe", "type": None, "code": "content_policy_violation"}}
+    llm_upstream.enqueue_image(image_b64(PNG), error(400, refusal))
+
+    made = api_client.post("/api/images/", BODY, format="json")
+
+    assert made.status_code == 201, made.content
+    image = made.json()
+    assert image["status"] == "complete" and image["url"] == f"/api/images/{image['id']}/file/"
+    job = GeneratedImage.objects.get(pk=image["id"])
+    assert job.charged and job.started_at and job.finished_at and job.quota_day
+
+    failed = api_client.post("/api/images/", BODY, format="json")
+
+    assert failed.status_code == 422 and failed.json()["code"] == "content_filtered"
+    # The provider made nothing: the image goes back to the day's quota, as a job's does;
+    # the job stays listed with its error.
+    assert DailyUsage.objects.get(user=user).images == 1
+    listed = api_client.get("/api/images/").json()["results"]
+    assert [(i["status"], (i["error"] or {}).get("code")) for i in listed] == [
+        ("failed", "content_filtered"),
+        ("complete", None),
+    ]
+    assert [r.calls for r in UsageRecord.objects.filter(kind="image")] == [1]

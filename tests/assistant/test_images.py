@@ -33,6 +33,12 @@ def stored_files(settings) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
 
+def no_image_stored() -> bool:
+    """Only failed jobs (the POST waited for its job): no image and no file recorded."""
+    jobs = GeneratedImage.objects.all()
+    return jobs.exists() and all(j.status == "failed" and not j.file for j in jobs)
+
+
 def file_body(response) -> bytes:
     return b"".join(response.streaming_content)
 
@@ -50,7 +56,7 @@ def test_sniffing_accepts_only_png_jpeg_and_webp():
         assert sniff_image_type(data) is None
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the image job runs on the turn database threads
 def test_b64_image_is_decoded_stored_and_served_to_its_owner(api_client, llm_upstream, settings):
     llm_upstream.enqueue_image(image_b64(PNG, revised_prompt="A cherry tree before Mt Fuji"))
 
@@ -81,7 +87,7 @@ def test_b64_image_is_decoded_stored_and_served_to_its_owner(api_client, llm_ups
     assert api_client.get(f"/api/images/{image.pk}/").json() == body
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the image job runs on the turn database threads
 def test_url_image_is_downloaded_at_once(api_client, llm_upstream):
     provider_url = llm_upstream.serve_bytes("/blob/img-abc.jpg", JPEG, "image/jpeg")
     llm_upstream.enqueue_image(image_url(provider_url + "?sig=SECRET-SAS"))
@@ -100,7 +106,7 @@ def test_url_image_is_downloaded_at_once(api_client, llm_upstream):
     assert served["Content-Type"] == "image/jpeg" and file_body(served) == JPEG
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the image job runs on the turn database threads
 def test_webp_is_accepted(api_client, llm_upstream):
     llm_upstream.enqueue_image(image_b64(WEBP))
     response = generate(api_client)
@@ -108,7 +114,7 @@ def test_webp_is_accepted(api_client, llm_upstream):
     assert api_client.get(response.json()["url"])["Content-Type"] == "image/webp"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the image job runs on the turn database threads
 def test_a_download_that_claims_to_be_too_large_is_refused(api_client, llm_upstream, settings):
     settings.IMAGE_MAX_BYTES = 64 * 1024
     big = PNG + b"\x00" * (256 * 1024)
@@ -120,10 +126,10 @@ def test_a_download_that_claims_to_be_too_large_is_refused(api_client, llm_upstr
     assert response.status_code == 502
     body = response.json()
     assert body["code"] == "upstream_error" and "IMAGE_MAX_BYTES" in body["detail"]
-    assert not GeneratedImage.objects.exists() and stored_files(settings) == []
+    assert no_image_stored() and stored_files(settings) == []
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the image job runs on the turn database threads
 def test_a_stream_past_the_cap_is_abandoned_as_soon_as_it_passes_it(
     api_client, llm_upstream, settings
 ):
@@ -140,10 +146,10 @@ def test_a_stream_past_the_cap_is_abandoned_as_soon_as_it_passes_it(
 
     assert time.monotonic() - started < 3
     assert response.status_code == 502 and "IMAGE_MAX_BYTES" in response.json()["detail"]
-    assert not GeneratedImage.objects.exists() and stored_files(settings) == []
+    assert no_image_stored() and stored_files(settings) == []
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the image job runs on the turn database threads
 @pytest.mark.parametrize("how", ["download", "b64"])
 def test_bytes_that_are_not_an_image_are_refused(api_client, llm_upstream, settings, how):
     html = b"<html><script>alert(1)</script></html>"
@@ -158,10 +164,10 @@ def test_bytes_that_are_not_an_image_are_refused(api_client, llm_upstream, setti
     assert response.status_code == 502
     assert response.json()["code"] == "upstream_error"
     assert "not a PNG, JPEG or WebP" in response.json()["detail"]
-    assert not GeneratedImage.objects.exists() and stored_files(settings) == []
+    assert no_image_stored() and stored_files(settings) == []
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the image job runs on the turn database threads
 def test_download_failures_are_upstream_errors(api_client, llm_upstream, settings):
     missing = llm_upstream.serve_bytes("/blob/gone.png", b"", status=404)
     slow = llm_upstream.serve_bytes("/blob/slow.png", PNG * 50, chunk_size=64, chunk_interval=0.1)
@@ -175,10 +181,10 @@ def test_download_failures_are_upstream_errors(api_client, llm_upstream, setting
     timed_out = generate(api_client)
     assert timed_out.status_code == 504 and timed_out.json()["code"] == "upstream_timeout"
     assert "IMAGE_DOWNLOAD_TIMEOUT" in timed_out.json()["detail"]
-    assert not GeneratedImage.objects.exists()
+    assert no_image_stored()
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the image job runs on the turn database threads
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]", "[::1]"])
 def test_a_url_on_a_private_address_is_refused_unless_allowed(
     api_client, llm_upstream, settings, host
@@ -195,10 +201,10 @@ def test_a_url_on_a_private_address_is_refused_unless_allowed(
     assert "not public" in body["detail"] and "IMAGE_DOWNLOAD_ALLOW_PRIVATE" in body["detail"]
     # Refused before connecting: the fake never saw the download.
     assert [r for r in llm_upstream.requests if r.path == "/blob/internal.png"] == []
-    assert not GeneratedImage.objects.exists() and stored_files(settings) == []
+    assert no_image_stored() and stored_files(settings) == []
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the image job runs on the turn database threads
 def test_a_redirect_is_refused_even_to_an_allowed_address(api_client, llm_upstream, settings):
     target = llm_upstream.serve_bytes("/blob/target.png", PNG)
     moved = llm_upstream.serve_bytes(
@@ -213,7 +219,7 @@ def test_a_redirect_is_refused_even_to_an_allowed_address(api_client, llm_upstre
     assert body["code"] == "upstream_error" and "redirect" in body["detail"]
     assert "HTTP 302" in body["detail"] and "target" not in body["detail"]
     assert [r for r in llm_upstream.requests if r.path == "/blob/target.png"] == []
-    assert not GeneratedImage.objects.exists() and stored_files(settings) == []
+    assert no_image_stored() and stored_files(settings) == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -239,7 +245,7 @@ def test_a_refused_address_in_a_turn_is_a_tool_error_and_the_turn_is_kept(
     assert stored_files(settings) == []
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the image job runs on the turn database threads
 def test_provider_errors_keep_their_codes(api_client, llm_upstream):
     llm_upstream.enqueue_image(
         error(
@@ -250,7 +256,7 @@ def test_provider_errors_keep_their_codes(api_client, llm_upstream):
     assert response.status_code == 422 and response.json()["code"] == "content_filtered"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the image job runs on the turn database threads
 @pytest.mark.parametrize(
     "body", [{"prompt": "x", "size": "256x256"}, {"prompt": ""}, {"prompt": "x" * 4001}, {}]
 )
@@ -260,7 +266,7 @@ def test_invalid_requests_never_reach_the_provider(api_client, llm_upstream, bod
     assert llm_upstream.image_requests() == []
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the image job runs on the turn database threads
 def test_images_are_owner_only(api_client, other_client, llm_upstream, session_client):
     image_id = generate(api_client).json()["id"]
     file_url = f"/api/images/{image_id}/file/"
@@ -279,7 +285,7 @@ def test_images_are_owner_only(api_client, other_client, llm_upstream, session_c
     assert strict.status_code == 200
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the image job runs on the turn database threads
 def test_list_is_the_users_images_newest_first(api_client, other_client, llm_upstream):
     first = generate(api_client, "one").json()["id"]
     second = generate(api_client, "two").json()["id"]
@@ -329,7 +335,7 @@ def test_generate_image_tool_failure_goes_back_to_the_model(api_client, llm_upst
     assert job.status == "failed" and not job.file and job.content_type == ""
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the image job runs on the turn database threads
 def test_admin_is_read_only_and_links_no_file(client, api_client, llm_upstream):
     from tests.factories import UserFactory
 

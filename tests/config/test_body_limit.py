@@ -224,3 +224,38 @@ async def test_middleware_lets_an_upload_pass_max_request_body_bytes(settings):
     )
     assert refused[0]["status"] == 413
     assert json.loads(refused[1]["body"])["code"] == "attachment_too_large"
+
+
+# -- the OpenAI-compatible routes answer in OpenAI's error shape ----------------------------
+
+COMPAT_PATHS = ["/v1/chat/completions", "/openai/deployments/gpt/chat/completions"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", COMPAT_PATHS)
+def test_a_compat_body_over_the_limit_is_refused_in_openai_shape_by_daphne(live, path):
+    sock = open_request(
+        live,
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/json\r\nContent-Length: 1000000000\r\n",
+    )
+    try:
+        status, headers, body = read_response(sock)
+    finally:
+        sock.close()
+    assert status == 400 and headers["content-type"] == "application/json"
+    error = json.loads(body)["error"]
+    assert error["code"] == "request_too_large" and error["type"] == "invalid_request_error"
+    assert "MAX_REQUEST_BODY_BYTES" in error["message"]
+
+
+@pytest.mark.parametrize("path", COMPAT_PATHS)
+async def test_middleware_refuses_a_compat_body_in_openai_shape(settings, path):
+    settings.ATTACHMENT_MAX_BYTES = 30  # the compat chat limit: 100 + 40 (base64 of 30)
+    sent, received = await call(
+        settings, headers=[(b"content-length", b"141")], messages=[part(b"x", False)], path=path
+    )
+    assert received == 0
+    assert sent[0]["status"] == 400
+    error = json.loads(sent[1]["body"])["error"]
+    assert error["code"] == "request_too_large" and error["param"] is None

@@ -79,3 +79,25 @@ def test_get_and_get_for_update_read_a_row_or_raise_does_not_exist(user):
         )
         with pytest.raises(Conversation.DoesNotExist):
             read(Conversation, uuid.uuid4())
+
+
+def test_update_many_sets_each_row_under_the_same_conditions(user):
+    conversation = ConversationFactory(owner=user)
+    first, second, done = (
+        Message.objects.create(conversation=conversation, role="assistant", status=status)
+        for status in ("pending", "streaming", "complete")
+    )
+    now = timezone.now()
+    unfinished = (Message.Status.PENDING, Message.Status.STREAMING)
+    plain_sql.update_many(
+        Message,
+        ("content", "status", "heartbeat_at"),
+        [(pk, (text, "streaming", now)) for pk, text in ((first.pk, "一"), (second.pk, "二"))]
+        + [(done.pk, ("later", "streaming", now))],
+        status=unfinished,
+    )
+    stored = {m.pk: m for m in Message.objects.filter(conversation=conversation)}
+    assert (stored[first.pk].content, stored[first.pk].status) == ("一", "streaming")
+    assert (stored[second.pk].content, stored[second.pk].heartbeat_at) == ("二", now)
+    assert (stored[done.pk].content, stored[done.pk].status) == ("", "complete")
+    plain_sql.update_many(Message, ("content",), [])  # nothing to write: no statement

@@ -240,7 +240,6 @@ export class MessageList {
     row.querySelector('[data-tool-calls]').append(call);
   }
 
-  /** Replace everything with the server's rendering of the list (after a re-sync). */
   /**
    * Mark where the model's view of the history begins: before the row of `messageId`
    * (API.md: a reply's context_start_id). One marker at a time.
@@ -257,6 +256,7 @@ export class MessageList {
     row.before(marker);
   }
 
+  /** Replace everything with the server's rendering of the list (after a re-sync). */
   replaceAll(html) {
     this.list.innerHTML = html;
     this.decorateCode();
