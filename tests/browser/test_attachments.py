@@ -9,6 +9,7 @@ import io
 import re
 
 import pytest
+import pytest_asyncio
 from PIL import Image
 from playwright.async_api import expect
 
@@ -123,6 +124,23 @@ async def until(check, *, timeout: float = 5.0) -> None:
     while not await check():
         assert loop.time() < deadline, "the page's request had no effect in time"
         await asyncio.sleep(0.1)
+
+
+@pytest_asyncio.fixture(loop_scope="session", autouse=True)
+async def _nothing_left_in_flight(transactional_db, browsing, page_user):
+    """After each test, leave the page and wait for the deletions it sends on the way out
+    (a draft conversation, unsent files: keepalive requests), so that none of them reaches
+    the live server while the database is emptied for the next test."""
+    yield
+    await browsing.page.goto("about:blank")
+
+    def settled() -> bool:
+        # A draft: made by the page for a first upload, untitled and without messages.
+        drafts = Conversation.objects.filter(owner=page_user, title="", messages__isnull=True)
+        unsent = Attachment.objects.filter(owner=page_user, message_links__isnull=True)
+        return not drafts.exists() and not unsent.exists()
+
+    await until(lambda: db(settled), timeout=10)
 
 
 def close_to(color, expected) -> bool:
