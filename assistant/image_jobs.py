@@ -25,14 +25,12 @@ import contextvars
 import logging
 import os
 import statistics
-from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import SyncToAsync, async_to_sync
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from assistant.backends import get_backend
@@ -41,7 +39,7 @@ from assistant.db_threads import in_db_thread
 from assistant.errors import LLMError, UpstreamError
 from assistant.images import FetchedImage, image_fetch, validate_image_request
 from assistant.limits import image_quota_take, quota_check
-from assistant.live.liveness import running, without_live_runner
+from assistant.live.liveness import dead_among, running
 from assistant.models import IMAGE_CONTENT_TYPES, GeneratedImage
 from assistant.user_events import publish_user_event, publish_user_event_from_sync
 from conversations.models import Message
@@ -333,18 +331,13 @@ _usual_seconds = in_db_thread(usual_image_seconds)
 def recover_stale_image_jobs(*, owner_id=None, job_id=None) -> int:
     """Mark stale unfinished jobs `interrupted` and settle them; returns how many. Every
     reader of a job's state calls this first."""
-    cutoff = timezone.now() - timedelta(seconds=settings.STREAM_STALE_AFTER_SECONDS)
-    stale = GeneratedImage.objects.filter(status__in=UNFINISHED).filter(
-        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
-    )
+    unfinished = GeneratedImage.objects.filter(status__in=UNFINISHED)
     if owner_id is not None:
-        stale = stale.filter(owner_id=owner_id)
+        unfinished = unfinished.filter(owner_id=owner_id)
     if job_id is not None:
-        stale = stale.filter(pk=job_id)
-    # Look first; write only when something is to recover (readers call this often).
-    ids = list(stale.values_list("pk", flat=True))
-    if ids:
-        ids = without_live_runner(ids)
+        unfinished = unfinished.filter(pk=job_id)
+    # Look first; write only when something is to recover.
+    ids = dead_among(unfinished)
     if not ids:
         return 0
     with transaction.atomic():

@@ -17,17 +17,14 @@ queue for longer than the threshold while the runner is alive.
 """
 
 import logging
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from assistant.attachment_context import expand_history
 from assistant.context import build_context, estimate_messages_tokens, estimate_tokens
-from assistant.live.liveness import without_live_runner
+from assistant.live.liveness import dead_among
 from config import plain_sql
 from conversations.models import Conversation, Message
 from conversations.tree import path_before
@@ -125,16 +122,14 @@ def finish(
 def recover_stale_replies(*, conversation_id=None, message_id=None) -> int:
     """Mark stale unfinished replies `interrupted` and free their conversations; returns how
     many. Every reader of a reply's state calls this first."""
-    stale = Message.objects.filter(status__in=UNFINISHED).filter(_stale_filter())
+    unfinished = Message.objects.filter(status__in=UNFINISHED)
     if conversation_id is not None:
-        stale = stale.filter(conversation_id=conversation_id)
+        unfinished = unfinished.filter(conversation_id=conversation_id)
     if message_id is not None:
-        stale = stale.filter(pk=message_id)
-    # Readers call this often: look first, and take a write transaction (on SQLite, the
-    # database's write lock) only when there is something to recover.
-    ids = list(stale.values_list("pk", flat=True))
-    if ids:
-        ids = without_live_runner(ids)
+        unfinished = unfinished.filter(pk=message_id)
+    # Look first, and take a write transaction (on SQLite, the database's write lock) only
+    # when there is something to recover.
+    ids = dead_among(unfinished)
     if not ids:
         return 0
     with transaction.atomic():
@@ -158,11 +153,6 @@ def active_reply_id(conversation_id):
         .values_list("active_turn", flat=True)
         .first()
     )
-
-
-def _stale_filter() -> Q:
-    cutoff = timezone.now() - timedelta(seconds=settings.STREAM_STALE_AFTER_SECONDS)
-    return Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
 
 
 def _mark_interrupted(ids: list) -> int:

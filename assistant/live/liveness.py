@@ -5,8 +5,11 @@ import logging
 import math
 import threading
 import time
+from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from assistant.live.store import RedisStore, alive_key, live_store
 
@@ -77,9 +80,24 @@ class Liveness:
 running = Liveness()
 
 
-def without_live_runner(ids: list) -> list:
-    """Those of `ids` (replies or jobs whose heartbeat is stale) that no process runs, judged
-    by the database heartbeat alone when the live store is away."""
+def dead_among(unfinished: QuerySet) -> list:
+    """The ids of `unfinished` (replies or image jobs not yet ended: rows with `heartbeat_at`
+    and `created_at`) whose runner is gone: a heartbeat older than STREAM_STALE_AFTER_SECONDS
+    (none yet: created before that) and no process that says it runs them.
+
+    Readers call this often: it looks only, and asks the live store only about stale rows.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.STREAM_STALE_AFTER_SECONDS)
+    stale = unfinished.filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+    )
+    ids = list(stale.values_list("pk", flat=True))
+    return _without_live_runner(ids) if ids else []
+
+
+def _without_live_runner(ids: list) -> list:
+    """Those of `ids` that no process runs, judged by the database heartbeat alone when the
+    live store is away."""
     try:
         alive = alive_among(ids)
     except Exception:
