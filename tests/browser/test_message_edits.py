@@ -5,7 +5,15 @@ from playwright.async_api import expect
 
 from conversations.models import Conversation, Message
 from tests.browser.conftest import db
-from tests.browser.helpers import LAST_REPLY, send, slow_reply
+from tests.browser.helpers import (
+    LAST_REPLY,
+    REPLIES,
+    USERS,
+    expect_complete,
+    open_conversation,
+    send,
+    slow_reply,
+)
 from tests.factories import ConversationFactory
 from tests.fakes.openai_server import reply
 
@@ -16,27 +24,10 @@ pytestmark = [
     pytest.mark.timeout(90),
 ]
 
-USERS = "#message-list .message--user"
-REPLIES = "#message-list .message--assistant"
-
 
 @pytest.fixture
 def conversation(page_user):
     return ConversationFactory(owner=page_user, title="版の会話")
-
-
-async def _open(browsing, page_user, conversation, page=None):
-    await browsing.login_as(page_user)
-    page = page or browsing.page
-    await page.goto(f"/c/{conversation.id}/")
-    await page.wait_for_selector('#chat-app[data-ready="true"]', state="attached")
-    return page
-
-
-async def _complete(page, text: str) -> None:
-    reply_row = page.locator(LAST_REPLY)
-    await expect(reply_row).to_have_attribute("data-status", "complete")
-    await expect(reply_row.locator("[data-body]")).to_have_text(text)
 
 
 def _seen_by_model(upstream) -> list[tuple[str, str]]:
@@ -84,9 +75,9 @@ async def test_edit_in_place_is_ime_safe_and_keeps_the_old_branch(
     browsing, upstream, page_user, conversation
 ):
     upstream.enqueue(reply("最初の答え"))
-    page = await _open(browsing, page_user, conversation)
+    page = await open_conversation(browsing, page_user, conversation)
     await send(page, "最初の質問")
-    await _complete(page, "最初の答え")
+    await expect_complete(page, "最初の答え")
     user = page.locator(USERS).first
 
     # Escape cancels: the message is unchanged and the keyboard is back on Edit.
@@ -117,7 +108,7 @@ async def test_edit_in_place_is_ime_safe_and_keeps_the_old_branch(
 
     # After the conversion, a plain Enter saves and sends.
     await editor.press("Enter")
-    await _complete(page, "二番目の答え")
+    await expect_complete(page, "二番目の答え")
     await expect(page.locator(USERS)).to_have_count(1)
     await expect(user.locator("[data-body]")).to_have_text("直した質問\n二行目")
     await expect(user.locator("[data-version-label]")).to_have_text("2 / 2")
@@ -134,12 +125,12 @@ async def test_edit_in_place_is_ime_safe_and_keeps_the_old_branch(
     await user.locator("[data-action=previous-version]").click()
     await expect(user.locator("[data-body]")).to_have_text("最初の質問")
     await expect(user.locator("[data-version-label]")).to_have_text("1 / 2")
-    await _complete(page, "最初の答え")
+    await expect_complete(page, "最初の答え")
     # At the first version the keyboard stays on the switcher's other arrow.
     await expect(user.locator("[data-action=next-version]")).to_be_focused()
     await page.keyboard.press("Enter")
     await expect(user.locator("[data-body]")).to_have_text("直した質問\n二行目")
-    await _complete(page, "二番目の答え")
+    await expect_complete(page, "二番目の答え")
     browsing.watch.assert_clean()
 
 
@@ -147,14 +138,14 @@ async def test_regenerate_adds_a_version_and_the_switcher_chooses_the_path(
     browsing, upstream, page_user, conversation
 ):
     upstream.enqueue(reply("一つ目の答え"))
-    page = await _open(browsing, page_user, conversation)
+    page = await open_conversation(browsing, page_user, conversation)
     await send(page, "質問")
-    await _complete(page, "一つ目の答え")
+    await expect_complete(page, "一つ目の答え")
     await expect(page.locator(LAST_REPLY).locator("[data-versions]")).to_be_hidden()
 
     upstream.enqueue(slow_reply("二つ目の答え", size=2))
     await page.locator(LAST_REPLY).locator("[data-action=regenerate]").click()
-    await _complete(page, "二つ目の答え")
+    await expect_complete(page, "二つ目の答え")
     await expect(page.locator(REPLIES)).to_have_count(1)
     await expect(page.locator(USERS)).to_have_count(1)
     reply_row = page.locator(LAST_REPLY)
@@ -166,14 +157,14 @@ async def test_regenerate_adds_a_version_and_the_switcher_chooses_the_path(
     assert replies[0][1] == replies[1][1] is not None
 
     await reply_row.locator("[data-action=previous-version]").click()
-    await _complete(page, "一つ目の答え")
+    await expect_complete(page, "一つ目の答え")
     await expect(reply_row.locator("[data-version-label]")).to_have_text("1 / 2")
     # The choice is the conversation's: a reload shows it, and the next send continues it.
     await page.reload()
-    await _complete(page, "一つ目の答え")
+    await expect_complete(page, "一つ目の答え")
     upstream.enqueue(reply("続きの答え"))
     await send(page, "続き")
-    await _complete(page, "続きの答え")
+    await expect_complete(page, "続きの答え")
     assert _seen_by_model(upstream) == [
         ("user", "質問"),
         ("assistant", "一つ目の答え"),
@@ -183,7 +174,7 @@ async def test_regenerate_adds_a_version_and_the_switcher_chooses_the_path(
     first_reply = page.locator(REPLIES).first
     await first_reply.locator("[data-action=next-version]").click()
     await expect(page.locator(REPLIES)).to_have_count(1)
-    await _complete(page, "二つ目の答え")
+    await expect_complete(page, "二つ目の答え")
     await expect(page.locator(LAST_REPLY).locator("[data-version-label]")).to_have_text("2 / 2")
     browsing.watch.assert_clean()
 
@@ -192,31 +183,33 @@ async def test_a_second_tab_redraws_the_branch_after_an_edit_or_a_regeneration(
     browsing, upstream, page_user, conversation
 ):
     upstream.enqueue(reply("元の答え"))
-    first = await _open(browsing, page_user, conversation)
+    first = await open_conversation(browsing, page_user, conversation)
     await send(first, "元の質問")
-    await _complete(first, "元の答え")
-    second = await _open(browsing, page_user, conversation, page=await browsing.context.new_page())
-    await _complete(second, "元の答え")
+    await expect_complete(first, "元の答え")
+    second = await open_conversation(
+        browsing, page_user, conversation, page=await browsing.context.new_page()
+    )
+    await expect_complete(second, "元の答え")
 
     # An edit in the first tab replaces the branch in the second.
     upstream.enqueue(slow_reply("新しい枝の答え", size=2))
     await first.locator(USERS).first.locator("[data-action=edit]").click()
     await first.locator("#message-editor-input").fill("別の質問")
     await first.locator("#message-editor-input").press("Enter")
-    await _complete(second, "新しい枝の答え")
+    await expect_complete(second, "新しい枝の答え")
     await expect(second.locator(USERS)).to_have_count(1)
     await expect(second.locator(USERS).first.locator("[data-body]")).to_have_text("別の質問")
     await expect(second.locator(USERS).first.locator("[data-version-label]")).to_have_text("2 / 2")
     await expect(second.locator(REPLIES)).to_have_count(1)
-    await _complete(first, "新しい枝の答え")
+    await expect_complete(first, "新しい枝の答え")
 
     # A regeneration in the second tab replaces the reply in the first.
     upstream.enqueue(slow_reply("再生成した答え", size=2))
     await second.locator(LAST_REPLY).locator("[data-action=regenerate]").click()
-    await _complete(first, "再生成した答え")
+    await expect_complete(first, "再生成した答え")
     await expect(first.locator(REPLIES)).to_have_count(1)
     await expect(first.locator(LAST_REPLY).locator("[data-version-label]")).to_have_text("2 / 2")
-    await _complete(second, "再生成した答え")
+    await expect_complete(second, "再生成した答え")
     await expect(second.locator(LAST_REPLY).locator("[data-version-label]")).to_have_text("2 / 2")
 
     conversation_row = await db(Conversation.objects.get, pk=conversation.pk)

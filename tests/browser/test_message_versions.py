@@ -5,7 +5,7 @@ from playwright.async_api import expect
 
 from conversations.models import Conversation
 from tests.browser.conftest import db
-from tests.browser.helpers import LAST_REPLY
+from tests.browser.helpers import LAST_REPLY, REPLIES, USERS, expect_complete, open_conversation
 from tests.factories import ConversationFactory, MessageFactory
 
 pytestmark = [
@@ -15,27 +15,10 @@ pytestmark = [
     pytest.mark.timeout(90),
 ]
 
-USERS = "#message-list .message--user"
-REPLIES = "#message-list .message--assistant"
-
 
 @pytest.fixture
 def conversation(page_user):
     return ConversationFactory(owner=page_user, title="版の会話")
-
-
-async def _open(browsing, page_user, conversation):
-    await browsing.login_as(page_user)
-    page = browsing.page
-    await page.goto(f"/c/{conversation.id}/")
-    await page.wait_for_selector('#chat-app[data-ready="true"]', state="attached")
-    return page
-
-
-async def _complete(page, text: str) -> None:
-    reply_row = page.locator(LAST_REPLY)
-    await expect(reply_row).to_have_attribute("data-status", "complete")
-    await expect(reply_row.locator("[data-body]")).to_have_text(text)
 
 
 @pytest.fixture
@@ -54,17 +37,17 @@ def branches(conversation):
 async def test_the_switcher_follows_a_version_down_to_its_newest_reply(
     browsing, upstream, page_user, branches
 ):
-    page = await _open(browsing, page_user, branches)
+    page = await open_conversation(browsing, page_user, branches)
     user = page.locator(USERS).first
     await expect(user.locator("[data-body]")).to_have_text("二つ目の質問")
     await expect(user.locator("[data-version-label]")).to_have_text("2 / 2")
-    await _complete(page, "二の答えB")
+    await expect_complete(page, "二の答えB")
     await expect(page.locator(LAST_REPLY).locator("[data-version-label]")).to_have_text("2 / 2")
 
     # Keyboard only: the reply's previous version, then the question's.
     await page.locator(LAST_REPLY).locator("[data-action=previous-version]").focus()
     await page.keyboard.press("Enter")
-    await _complete(page, "二の答えA")
+    await expect_complete(page, "二の答えA")
     await expect(page.locator(LAST_REPLY).locator("[data-version-label]")).to_have_text("1 / 2")
     await expect(page.locator(LAST_REPLY).locator("[data-action=next-version]")).to_be_focused()
 
@@ -72,7 +55,7 @@ async def test_the_switcher_follows_a_version_down_to_its_newest_reply(
     await page.keyboard.press("Enter")
     await expect(user.locator("[data-body]")).to_have_text("一つ目の質問")
     await expect(user.locator("[data-version-label]")).to_have_text("1 / 2")
-    await _complete(page, "一の答え")
+    await expect_complete(page, "一の答え")
     await expect(page.locator(LAST_REPLY).locator("[data-versions]")).to_be_hidden()
     conversation = await db(Conversation.objects.select_related("active_leaf").get, pk=branches.pk)
     assert conversation.active_leaf.content == "一の答え"
@@ -80,6 +63,6 @@ async def test_the_switcher_follows_a_version_down_to_its_newest_reply(
     # Back to the second question: its newest reply, not the one chosen before.
     await user.locator("[data-action=next-version]").click()
     await expect(user.locator("[data-body]")).to_have_text("二つ目の質問")
-    await _complete(page, "二の答えB")
+    await expect_complete(page, "二の答えB")
     await expect(page.locator(REPLIES)).to_have_count(1)
     browsing.watch.assert_clean()
