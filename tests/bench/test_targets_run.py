@@ -1,13 +1,12 @@
 """`python -m bench --targets` end to end, scaled down: real daphne processes serving Kaiwa and
 the floor, the fake upstream, the load clients, the report on disk (about 30-50 s)."""
 
-import json
 import subprocess
-import sys
 
 import pytest
 
 from bench.server import ROOT
+from tests.bench.runs import run_bench
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(170)]
 
@@ -15,35 +14,17 @@ TOKENS = 8
 
 
 def test_targets_run_pairs_kaiwa_with_the_floor_and_reports_the_verdicts(tmp_path):
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "--targets",
-            "--n",
-            "1,2",
-            "--pairs",
-            "1",
-            "--tokens",
-            str(TOKENS),
-            "--interval-ms",
-            "10",
-            "--ramp-ms",
-            "0",
-            "--quiet-wait",
-            "0",
-            "--out",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    result = run_bench(
+        tmp_path,
+        "--targets",
+        "--n",
+        "1,2",
+        "--pairs",
+        "1",
+        tokens=TOKENS,
+        report="targets-latest.json",
         timeout=160,
     )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-
-    result = json.loads((tmp_path / "targets-latest.json").read_text(encoding="utf-8"))
     assert result["failures"] == []
     assert result["settings"]["pairs"] == 1
     assert result["settings"]["n"] == [1, 2]

@@ -2,13 +2,9 @@
 OpenAI-compatible route, the fake upstream, the load clients, the report on disk
 (about 10-20 s)."""
 
-import json
-import subprocess
-import sys
-
 import pytest
 
-from bench.server import ROOT
+from tests.bench.runs import run_bench
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(120)]
 
@@ -17,36 +13,18 @@ N = 2
 
 
 def test_v1_route_streams_every_reply_whole_and_the_report_names_the_route(tmp_path):
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "--route",
-            "v1",
-            "--n",
-            str(N),
-            "--tokens",
-            str(TOKENS),
-            "--interval-ms",
-            "10",
-            "--ramp-ms",
-            "0",
-            "--quiet-wait",
-            "0",
-            "--attempts",
-            "1",
-            "--out",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    result = run_bench(
+        tmp_path,
+        "--route",
+        "v1",
+        "--n",
+        str(N),
+        "--attempts",
+        "1",
+        tokens=TOKENS,
+        report="latest.json",
         timeout=110,
     )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-
-    result = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))
     assert result["failures"] == []
     assert result["settings"]["route"] == "v1"
     [level] = result["configs"][0]["levels"]
