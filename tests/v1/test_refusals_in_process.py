@@ -41,6 +41,13 @@ def test_an_oversized_body_is_refused_in_openai_shape(client, key, settings):
     assert not Conversation.objects.exists()
 
 
+def test_a_method_other_than_post_is_405_in_openai_shape(client, key):
+    response = client.get("/v1/chat/completions", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert not Conversation.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("body", "param"),
     [
